@@ -1,0 +1,59 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# DKMS round trip for every supported kernel: make dkms-install, dkms add,
+# build and install for each kernel release, check modinfo of the installed
+# module (name, version, vermagic), boot a guest that loads the DKMS-built
+# module (case dkms-load), then dkms remove and check nothing is left behind.
+#
+# Usage: tests/dkms/test.sh KVER...
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+VER=$(cat "$TOP/VERSION")
+pass=0 fail=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+cleanup() {
+	dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null 2>&1
+	rm -rf "/usr/src/cc_swiotlb-$VER"
+}
+cleanup
+make -s -C "$TOP" dkms-install >/dev/null && ok "dkms-install copied sources to /usr/src/cc_swiotlb-$VER" ||
+	{ bad "make dkms-install"; exit 1; }
+dkms add -m cc_swiotlb -v "$VER" >/dev/null && ok "dkms add" || bad "dkms add"
+for k in "$@"; do
+	if dkms build -m cc_swiotlb -v "$VER" -k "$k" >/tmp/dkms-build-$$.log 2>&1 &&
+		dkms install -m cc_swiotlb -v "$VER" -k "$k" >>/tmp/dkms-build-$$.log 2>&1; then
+		ok "dkms build+install for $k"
+	else
+		cat /tmp/dkms-build-$$.log "/var/lib/dkms/cc_swiotlb/$VER/build/make.log" 2>/dev/null | tail -n 30
+		bad "dkms build+install for $k"
+		continue
+	fi
+	ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)
+	case $ko in
+	*/updates/dkms/cc_swiotlb.ko*) ok "modinfo finds the DKMS module for $k: $ko" ;;
+	*) bad "modinfo -k $k cc_swiotlb points at '$ko'" ;;
+	esac
+	v=$(modinfo -F version "$ko" 2>/dev/null)
+	[ "$v" = "$VER" ] && ok "version $v" || bad "version '$v' != $VER"
+	vm=$(modinfo -F vermagic "$ko" 2>/dev/null | awk '{print $1}')
+	[ "$vm" = "$k" ] && ok "vermagic $vm" || bad "vermagic '$vm' != $k"
+	lic=$(modinfo -F license "$ko" 2>/dev/null)
+	[ "$lic" = GPL ] && ok "license GPL" || bad "license '$lic'"
+	if "$TOP/tests/vm/run" --kver "$k" --ko "$ko" dkms-load; then
+		ok "guest on $k loads the DKMS-built module"
+	else
+		bad "guest on $k with the DKMS-built module"
+	fi
+done
+rm -f /tmp/dkms-build-$$.log
+dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null && ok "dkms remove" || bad "dkms remove"
+for k in "$@"; do
+	ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)
+	[ -z "$ko" ] && ok "no cc_swiotlb left for $k after remove" || bad "left behind: $ko"
+done
+cleanup
+echo "dkms: $pass passed, $fail failed"
+[ $fail = 0 ]

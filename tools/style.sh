@@ -1,0 +1,29 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Style gate: checkpatch (--strict) on every kernel source and header, and
+# the shellcheck linter on every shell script of the project.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+fail=0
+cp=$(command -v checkpatch-cc || echo /usr/share/cc_swiotlb-checkpatch/checkpatch.pl)
+[ -x "$cp" ] || { echo "style: checkpatch missing (make deps)"; exit 1; }
+mapfile -t ksrc < <(find module include tests/vm/semantics tools/bench-module -name '*.[ch]' 2>/dev/null | sort)
+for f in "${ksrc[@]}"; do
+	if ! "$cp" --no-tree --strict --quiet --show-types -f "$f" \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG >/tmp/cp-$$.txt 2>&1; then
+		cat /tmp/cp-$$.txt
+		fail=1
+	fi
+done
+rm -f /tmp/cp-$$.txt
+echo "style: checkpatch on ${#ksrc[@]} files: $([ $fail = 0 ] && echo clean || echo FAILED)"
+
+mapfile -t sh < <(grep -rlE '^#!/bin/(ba)?sh' tools tests .ci 2>/dev/null | grep -v -e '/build/' -e '\.bt$' | sort)
+sh+=(tests/vm/lib.sh)
+if shellcheck -S warning -x "${sh[@]}"; then
+	echo "style: shellcheck on ${#sh[@]} scripts: clean"
+else
+	echo "style: shellcheck FAILED"
+	fail=1
+fi
+exit $fail
