@@ -12,7 +12,7 @@ cd /tmp || exit 1
 cat /proc/sys/kernel/tainted >"$out/taint-before"
 echo "guest: kernel $(uname -r), case $CCS_CASE"
 start=$(date +%s)
-timeout -k 10 "$CCS_CASE_TIMEOUT" "$CCS_TOP/tests/vm/cases/$CCS_CASE" 2>&1 | tee "$out/output"
+timeout -k 10 "$CCS_CASE_TIMEOUT" "$CCS_CASE_FILE" 2>&1 | tee "$out/output"
 rc=${PIPESTATUS[0]}
 echo "guest: case $CCS_CASE exited $rc after $(($(date +%s) - start)) s"
 cat /proc/sys/kernel/tainted >"$out/taint-after"

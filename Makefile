@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# cc_swiotlb — see README.md.  The two commands a new machine needs:
+#   make demo     install what is missing, build, boot a guest, bounce NVMe under fio
+#   make check    every test: unit, build matrix, style, sparse, DKMS, guest cases
+#
+# KVER selects the kernel to build for: default is the running kernel if it
+# has a build tree, else the newest installed Debian headers.
+
+SHELL := /bin/bash
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VERSION := $(shell cat $(TOP)/VERSION)
+
+newest_kver = $(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | \
+	sed 's|/usr/src/linux-headers-||' | grep -v -e cloud -e '-rt-' | sort -V | tail -n 1)
+ifeq ($(origin KVER),undefined)
+KVER := $(shell [ -d /lib/modules/$$(uname -r)/build ] && uname -r)
+ifeq ($(KVER),)
+KVER := $(newest_kver)
+endif
+endif
+KDIR ?= $(if $(wildcard /lib/modules/$(KVER)/build),/lib/modules/$(KVER)/build,/usr/src/linux-headers-$(KVER))
+# Every Debian kernel we support (one of each series installed by make deps)
+KVERS ?= $(shell tools/kvers.sh)
+O_KO := build/$(KVER)
+
+.PHONY: all module clean deps sparse style unit bench-user fuzz build-matrix \
+	vmtest check demo install dkms-install dkms-test bench help
+
+all: module
+
+help:
+	@sed -n '3,9p' Makefile
+
+deps:
+	@tools/install-deps.sh
+
+# Build out of a per-kernel copy of the sources so that both kernels' objects
+# can coexist and the source tree stays clean.
+module:
+	@test -n "$(KVER)" -a -d "$(KDIR)" || { echo "no kernel build tree for KVER='$(KVER)' (make deps installs them)"; exit 1; }
+	@mkdir -p $(O_KO)
+	@cp -a -u Kbuild VERSION module include $(O_KO)/
+	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) modules
+	@echo "built $(O_KO)/cc_swiotlb.ko for $(KVER)"
+
+sparse:
+	@for k in $(KVERS); do \
+		echo "== sparse $$k"; \
+		$(MAKE) --no-print-directory module KVER=$$k C=2 W=1 2>&1 | tee build/sparse-$$k.log | grep -v -e '^  ' -e '^make' -e '^built' ; \
+		! grep -E '(warning|error):' build/sparse-$$k.log || { echo "sparse/W=1 warnings on $$k"; exit 1; }; \
+	done; echo "sparse: clean on $(KVERS)"
+
+build-matrix:
+	@mkdir -p build; for k in $(KVERS); do \
+		echo "== build W=1 $$k"; \
+		$(MAKE) --no-print-directory module KVER=$$k W=1 > build/w1-$$k.log 2>&1 || { cat build/w1-$$k.log; exit 1; }; \
+		! grep -E '(warning|error):' build/w1-$$k.log || { echo "W=1 warnings on $$k"; exit 1; }; \
+	done; echo "build-matrix: W=1 clean on $(KVERS)"
+
+style:
+	@tools/style.sh
+
+unit:
+	@$(MAKE) --no-print-directory -C tests/unit check
+
+bench-user:
+	@$(MAKE) --no-print-directory -C tests/unit bench
+
+fuzz:
+	@$(MAKE) --no-print-directory -C tests/unit fuzz
+
+# make vmtest T=<case> [KVER=...]: one case on one kernel.
+# make vmtest: every case on every kernel, with a pass/fail table.
+vmtest:
+	@tools/install-deps.sh --check >/dev/null || tools/install-deps.sh
+	@if [ -n "$(T)" ]; then \
+		$(MAKE) --no-print-directory module KVER=$(KVER) >/dev/null && \
+		tests/vm/run --kver $(KVER) $(T); \
+	else \
+		tests/vm/run-all $(KVERS); \
+	fi
+
+dkms-test:
+	@tests/dkms/test.sh $(KVERS)
+
+check:
+	@tools/check.sh
+
+demo:
+	@tools/demo.sh $(KVER)
+
+bench:
+	@tools/bench.sh
+
+install: module
+	install -D -m 644 $(O_KO)/cc_swiotlb.ko /lib/modules/$(KVER)/updates/cc_swiotlb.ko
+	depmod -a $(KVER)
+
+dkms-install:
+	rm -rf /usr/src/cc_swiotlb-$(VERSION)
+	mkdir -p /usr/src/cc_swiotlb-$(VERSION)
+	cp -r Kbuild VERSION dkms.conf module include /usr/src/cc_swiotlb-$(VERSION)/
+	sed 's/@VERSION@/$(VERSION)/' dkms.conf > /usr/src/cc_swiotlb-$(VERSION)/dkms.conf
+	@echo "sources in /usr/src/cc_swiotlb-$(VERSION): dkms add/build/install cc_swiotlb/$(VERSION)"
+
+clean:
+	rm -rf build
+	@$(MAKE) --no-print-directory -C tests/unit clean 2>/dev/null || true
