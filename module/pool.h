@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cc_swiotlb pool core: size classes of bounce slots carved from chunks of
+ * shared (decrypted) memory, per-CPU magazines over a per-class depot, and an
+ * O(1) bounce-address -> slot lookup.
+ *
+ * The same source builds into the kernel module and into a userspace test and
+ * benchmark binary: pool_env.h maps the handful of kernel facilities used here
+ * (spinlocks, per-CPU data, atomics, RCU, metadata allocation) onto either the
+ * kernel or pthreads.
+ *
+ * The pool never converts memory itself: kccd hands it chunks that are
+ * already shared and takes back chunks whose slots are all free.
+ *
+ * Contexts:
+ *   ccs_slot_alloc(), ccs_slot_free(), ccs_slot_lookup(), ccs_class_for(),
+ *   ccs_class_avail(), ccs_slot_phys/vaddr/class():
+ *	any context, hardirq included; never sleep, never allocate.
+ *   ccs_pool_drain(), ccs_class_stats(), ccs_pool_reset_hiwater(),
+ *   ccs_pool_check():
+ *	any context, never sleep, but walk every CPU (check: every slot):
+ *	keep them off the map path.
+ *   ccs_pool_create(), ccs_pool_destroy(), ccs_chunk_add(),
+ *   ccs_chunk_take_free():
+ *	process context, may sleep (GFP_KERNEL, synchronize_rcu()).
+ */
+#ifndef _CC_SWIOTLB_POOL_H
+#define _CC_SWIOTLB_POOL_H
+
+#include "pool_env.h"
+
+#define CCS_MAX_CLASSES		11
+#define CCS_MIN_SLOT_SHIFT	9	/* 512 B */
+#define CCS_MAX_SLOT_SHIFT	19	/* 512 KiB */
+#define CCS_MAX_SLOT_SIZE	BIT(CCS_MAX_SLOT_SHIFT)
+#define CCS_MIN_CHUNK_SHIFT	16	/* 64 KiB: lookup granule */
+#define CCS_MAX_CHUNK_SHIFT	21	/* 2 MiB */
+
+/* Class ladder presets (the table lives in pool.c). */
+enum ccs_preset {
+	CCS_PRESET_POW2,	/* 512 B .. 512 KiB, every power of two */
+	CCS_PRESET_RFC,		/* the RFC's five: 512 B, 2K, 4K, 16K, 512K */
+};
+
+/**
+ * struct ccs_slot - metadata of one bounce slot, preallocated with its chunk
+ * @orig:	physical address of the original buffer (valid while in use)
+ * @size:	bytes mapped (valid while in use)
+ * @offset:	offset of the mapping inside the slot (min_align_mask bits)
+ * @owner:	opaque owner (the struct device) while in use
+ * @chunk:	chunk this slot belongs to
+ * @index:	slot index inside @chunk
+ * @in_use:	1 while handed out by ccs_slot_alloc(), 0 otherwise
+ * @next:	free-list link inside the chunk (slot index, or -1)
+ */
+struct ccs_slot {
+	phys_addr_t orig;
+	u32 size;
+	u32 offset;
+	void *owner;
+	struct ccs_chunk *chunk;
+	u32 index;
+	u32 in_use;
+	s32 next;
+};
+
+/**
+ * struct ccs_class_stats - exact snapshot of one class
+ * @slot_size:	bytes per slot
+ * @chunks:	chunks of this class in the pool
+ * @bytes:	shared bytes held by this class (chunks * chunk size)
+ * @total:	slots in all chunks
+ * @free:	slots not in use (chunk free lists + depot + magazines)
+ * @in_use:	slots handed out
+ * @cached:	free slots sitting in per-CPU magazines or the depot
+ * @hiwater:	highest @in_use seen since the last reset
+ * @allocs:	successful allocations served by this class
+ * @frees:	frees into this class
+ * @fallbacks:	allocations served here although a smaller class was wanted
+ * @failures:	allocations that wanted this class and got nothing at all
+ */
+struct ccs_class_stats {
+	u32 slot_size;
+	u32 chunks;
+	u64 bytes;
+	u64 total;
+	u64 free;
+	u64 in_use;
+	u64 cached;
+	u64 hiwater;
+	u64 allocs;
+	u64 frees;
+	u64 fallbacks;
+	u64 failures;
+};
+
+struct ccs_pool;	/* opaque; defined in pool.c */
+
+/**
+ * ccs_pool_create() - make an empty pool
+ * @preset:	class ladder
+ * @max_bytes:	most shared memory the pool will ever hold (sizes the lookup
+ *		hash: more only makes its chains longer)
+ * @nr_cpus:	number of CPU ids (kernel: nr_cpu_ids; userspace: threads)
+ *
+ * Allocates every magazine the pool will ever use (per class: 2 per CPU and
+ * a depot of 2 * @nr_cpus + 4), so the map path never allocates.  May sleep.
+ *
+ * Return: the pool, or NULL on allocation failure or bad arguments.
+ */
+struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
+				 unsigned int nr_cpus);
+
+/**
+ * ccs_pool_destroy() - free an empty pool
+ * @p:	pool whose chunks have all been taken out (ccs_chunk_take_free())
+ *
+ * Return: 0, or -EBUSY (and frees nothing) while the pool still holds chunks.
+ */
+int ccs_pool_destroy(struct ccs_pool *p);
+
+/** ccs_pool_nr_classes() - number of classes in @p's ladder */
+int ccs_pool_nr_classes(const struct ccs_pool *p);
+
+/** ccs_class_slot_size() - slot size of class @cls */
+u32 ccs_class_slot_size(const struct ccs_pool *p, int cls);
+
+/**
+ * ccs_class_chunk_size() - preferred chunk size for class @cls
+ * @p:		pool
+ * @cls:	class index
+ *
+ * Small classes use small chunks so an idle pool holds little; large classes
+ * use up to 2 MiB so one conversion serves many slots: clamp(8 * slot size,
+ * 64 KiB, 2 MiB).  ccs_chunk_add() also takes any other valid size.
+ *
+ * Return: bytes, or 0 for a bad @cls.
+ */
+u32 ccs_class_chunk_size(const struct ccs_pool *p, int cls);
+
+/**
+ * ccs_class_for() - smallest class that can serve a mapping
+ * @p:			pool
+ * @orig:		physical address of the original buffer
+ * @size:		bytes to map (> 0)
+ * @min_align_mask:	dma_get_min_align_mask() of the device
+ * @align:		explicit alignment (power of two) or 0
+ *
+ * Return: class index, or -EINVAL if no class can hold it (oversize).
+ */
+int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
+		  unsigned int min_align_mask, size_t align);
+
+/**
+ * ccs_slot_alloc() - take a slot for a mapping; never sleeps, never allocates
+ * @p:			pool
+ * @orig:		physical address of the original buffer
+ * @size:		bytes to map
+ * @min_align_mask:	dma_get_min_align_mask() of the device
+ * @align:		explicit alignment (power of two) or 0
+ * @owner:		opaque owner recorded in the slot
+ * @cls_out:		class the request wanted (for the caller's stats/tracing);
+ *			may be NULL
+ * @fallback_out:	set true when a larger class served it; may be NULL
+ *
+ * Safe from any context (hardirq included).  The returned slot has @orig,
+ * @size, @offset and @owner filled in; the bounce address is
+ * ccs_slot_phys(slot) (which already includes @offset).  Order of search:
+ * this CPU's magazines, the class depot, the class's chunks (fullest chunk
+ * first), then the same for each larger class, then (trylock only) other
+ * CPUs' magazines of the wanted and larger classes.
+ *
+ * Return: the slot, or NULL when the wanted class and every larger class are
+ * empty (or the request is oversize: *cls_out is then -EINVAL).
+ */
+struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
+				size_t size, unsigned int min_align_mask,
+				size_t align, void *owner, int *cls_out,
+				bool *fallback_out);
+
+/**
+ * ccs_slot_free() - give a slot back; safe from any context
+ * @p:		pool
+ * @slot:	slot from ccs_slot_alloc() or ccs_slot_lookup(); NULL is ignored
+ *
+ * Never sleeps, never allocates.  Freeing a slot that is not in use (double
+ * free) is reported (rate-limited pr_err, ccs_pool_bad_frees()) and ignored.
+ * The caller must not touch the slot afterwards.
+ */
+void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot);
+
+/**
+ * ccs_slot_lookup() - O(1) bounce physical address -> in-use slot
+ * @p:		pool
+ * @phys:	any address inside the mapped range of the slot
+ *
+ * Safe from any context, against concurrent chunk addition and removal
+ * (RCU).  Any address inside the slot finds it, not only the mapped bytes:
+ * callers check their range against @offset and @size.
+ *
+ * Return: the slot, or NULL if @phys is not inside an in-use slot.
+ */
+struct ccs_slot *ccs_slot_lookup(struct ccs_pool *p, phys_addr_t phys);
+
+/** ccs_slot_phys() - bounce physical address of the mapping in @slot */
+phys_addr_t ccs_slot_phys(const struct ccs_slot *slot);
+
+/** ccs_slot_vaddr() - kernel virtual address of the mapping in @slot */
+void *ccs_slot_vaddr(const struct ccs_slot *slot);
+
+/** ccs_slot_class() - class index of @slot */
+int ccs_slot_class(const struct ccs_slot *slot);
+
+/**
+ * ccs_chunk_add() - give the pool a chunk of already-shared memory
+ * @p:		pool
+ * @cls:	class to carve it into
+ * @vaddr:	kernel virtual address, aligned to @size
+ * @phys:	physical address, aligned to @size
+ * @size:	power of two, >= the slot size and >= 64 KiB, <= 2 MiB
+ *
+ * Allocates the chunk's metadata with GFP_KERNEL: process context only, may
+ * sleep.  The pool never reads or writes the memory itself.
+ *
+ * Return: 0; -EINVAL for a bad class, size or alignment, or a range that
+ * overlaps a chunk already in the pool; -ENOMEM.
+ */
+int ccs_chunk_add(struct ccs_pool *p, int cls, void *vaddr, phys_addr_t phys,
+		  u32 size);
+
+/**
+ * ccs_chunk_take_free() - remove one chunk whose slots are all free
+ * @p:		pool
+ * @cls:	class
+ * @vaddr:	set to the chunk's virtual address on success
+ * @phys:	set to its physical address on success
+ * @size:	set to its size on success
+ *
+ * Takes an entirely free chunk if there is one; if there is none, first
+ * drains the class's per-CPU magazines and depot back into the chunk free
+ * lists (ccs_pool_drain()) so idle slots are not stranded, then looks
+ * again.  Waits for concurrent lookups (synchronize_rcu()) before freeing
+ * the metadata: process context only, may sleep.  The caller re-encrypts
+ * and frees the memory.
+ *
+ * Return: 0, -EINVAL for a bad @cls, or -ENOENT if no chunk of @cls is
+ * entirely free.
+ */
+int ccs_chunk_take_free(struct ccs_pool *p, int cls, void **vaddr,
+			phys_addr_t *phys, u32 *size);
+
+/**
+ * ccs_pool_drain() - flush every cached free slot of class @cls (or of all
+ * classes when @cls < 0) from magazines and the depot into chunk free lists.
+ * @p:		pool
+ * @cls:	class, or negative for all
+ *
+ * Never sleeps (takes each CPU's lock in turn with irqsave); slow: O(CPUs).
+ */
+void ccs_pool_drain(struct ccs_pool *p, int cls);
+
+/**
+ * ccs_class_avail() - cheap, approximate free slots of @cls (any context,
+ * no locks); used to compare against watermarks.
+ * @p:		pool
+ * @cls:	class index
+ *
+ * Return: slots in the class's chunks minus slots in use (cached slots in
+ * other CPUs' magazines count as available); 0 for a bad @cls.
+ */
+u64 ccs_class_avail(const struct ccs_pool *p, int cls);
+
+/**
+ * ccs_class_stats() - exact statistics of class @cls
+ * @p:		pool
+ * @cls:	class index (a bad one gives all zeroes)
+ * @st:		filled in
+ *
+ * Takes each CPU's lock in turn (irqsave): any context, but not cheap.
+ */
+void ccs_class_stats(struct ccs_pool *p, int cls, struct ccs_class_stats *st);
+
+/** ccs_pool_reset_hiwater() - set every class's high-water mark to in_use */
+void ccs_pool_reset_hiwater(struct ccs_pool *p);
+
+/**
+ * ccs_pool_check() - verify invariants: every slot is in exactly one of
+ * {chunk free list, magazine/depot, in use} and every count matches.
+ * @p:		pool
+ *
+ * Takes every lock of one class at a time, interrupts off: debug and test
+ * use only (it is O(slots)); safe while the pool is in use.
+ *
+ * Return: 0, or -EUCLEAN with a description printed through pr_err.
+ */
+int ccs_pool_check(struct ccs_pool *p);
+
+/**
+ * ccs_pool_bad_frees() - ccs_slot_free() calls ignored because the slot was
+ * not in use (double free, stale pointer); each also printed a rate-limited
+ * pr_err.
+ * @p:		pool
+ *
+ * Return: the count since ccs_pool_create().
+ */
+u64 ccs_pool_bad_frees(const struct ccs_pool *p);
+
+#endif /* _CC_SWIOTLB_POOL_H */

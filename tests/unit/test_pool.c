@@ -1,0 +1,986 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of the pool core (module/pool.c built in userspace), plus the
+ * driver that runs the model-based, stress and fuzz-replay tests.
+ *
+ *   build/test_pool [corpus-dir...]	run everything, replaying the fuzz
+ *					inputs found in the directories
+ *   SEED=n build/test_pool		reproduce a randomized run
+ *   ONLY=name build/test_pool		run the tests whose name contains it
+ */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness.h"
+
+unsigned long h_failures;
+static const char *h_current;
+
+void h_fail(const char *file, int line, const char *what, long long a,
+	    long long b)
+{
+	if (__atomic_add_fetch(&h_failures, 1, __ATOMIC_RELAXED) <= 20)
+		fprintf(stderr, "  FAIL %s: %s:%d: %s (%lld vs %lld)\n",
+			h_current, file, line, what, a, b);
+}
+
+static phys_addr_t h_next_phys = H_FAKE_PHYS_BASE;
+
+phys_addr_t h_fake_phys(u32 size)
+{
+	phys_addr_t phys = ALIGN(h_next_phys, (phys_addr_t)size);
+
+	h_next_phys = phys + size;
+	return phys;
+}
+
+phys_addr_t h_add_chunk(struct ccs_pool *p, int cls, u32 size)
+{
+	phys_addr_t phys = h_fake_phys(size);
+	int ret = ccs_chunk_add(p, cls, h_fake_va(phys), phys, size);
+
+	CHECK_EQ(ret, 0);
+	return ret ? 0 : phys;
+}
+
+void h_teardown(struct ccs_pool *p)
+{
+	int cls;
+
+	CHECK_EQ(ccs_pool_check(p), 0);
+	for (cls = 0; cls < ccs_pool_nr_classes(p); cls++) {
+		phys_addr_t phys;
+		void *va;
+		u32 size;
+
+		while (!ccs_chunk_take_free(p, cls, &va, &phys, &size))
+			CHECK(va == h_fake_va(phys));
+	}
+	CHECK_EQ(ccs_pool_destroy(p), 0);
+}
+
+u64 h_seed(void)
+{
+	const char *s = getenv("SEED");
+
+	if (s && *s)
+		return strtoull(s, NULL, 0);
+	return (u64)time(NULL) ^ ((u64)clock() << 20);
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct ccs_slot *alloc(struct ccs_pool *p, phys_addr_t orig, size_t size,
+			      unsigned int mask, size_t align)
+{
+	return ccs_slot_alloc(p, orig, size, mask, align, (void *)0x1234, NULL,
+			      NULL);
+}
+
+static phys_addr_t slot_base(struct ccs_pool *p, struct ccs_slot *s)
+{
+	(void)p;
+	return ccs_slot_phys(s) - s->offset;
+}
+
+static struct ccs_class_stats stats(struct ccs_pool *p, int cls)
+{
+	struct ccs_class_stats st;
+
+	ccs_class_stats(p, cls, &st);
+	return st;
+}
+
+/* a pool of POW2 with one default chunk in every class */
+static struct ccs_pool *stocked_pool(enum ccs_preset preset)
+{
+	struct ccs_pool *p = ccs_pool_create(preset, 256ULL << 20, 2);
+	int cls;
+
+	CHECK(p);
+	for (cls = 0; p && cls < ccs_pool_nr_classes(p); cls++)
+		h_add_chunk(p, cls, ccs_class_chunk_size(p, cls));
+	return p;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_presets(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	static const u32 rfc[] = { 512, 2048, 4096, 16384, 524288 };
+	int cls;
+
+	CHECK_EQ(ccs_pool_nr_classes(p), 11);
+	for (cls = 0; cls < 11; cls++) {
+		u32 slot = 512U << cls;
+		u32 chunk = slot * 8 < 65536 ? 65536 : slot * 8 > (2U << 20) ?
+			    2U << 20 : slot * 8;
+
+		CHECK_EQ(ccs_class_slot_size(p, cls), slot);
+		CHECK_EQ(ccs_class_chunk_size(p, cls), chunk);
+		CHECK_EQ(stats(p, cls).slot_size, slot);
+	}
+	CHECK_EQ(ccs_class_slot_size(p, 11), 0);
+	CHECK_EQ(ccs_class_slot_size(p, -1), 0);
+	CHECK_EQ(ccs_pool_destroy(p), 0);
+
+	p = ccs_pool_create(CCS_PRESET_RFC, 64 << 20, 1);
+	CHECK_EQ(ccs_pool_nr_classes(p), 5);
+	for (cls = 0; cls < 5; cls++)
+		CHECK_EQ(ccs_class_slot_size(p, cls), rfc[cls]);
+	CHECK_EQ(ccs_pool_destroy(p), 0);
+
+	CHECK(!ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 0));
+	CHECK(!ccs_pool_create((enum ccs_preset)7, 64 << 20, 1));
+}
+
+static void test_class_for(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_pool *r = ccs_pool_create(CCS_PRESET_RFC, 64 << 20, 1);
+	size_t sz;
+
+	/* smallest class that fits */
+	CHECK_EQ(ccs_class_for(p, 0, 1, 0, 0), 0);
+	CHECK_EQ(ccs_class_for(p, 0, 512, 0, 0), 0);
+	CHECK_EQ(ccs_class_for(p, 0, 513, 0, 0), 1);
+	CHECK_EQ(ccs_class_for(p, 0, 4096, 0, 0), 3);
+	CHECK_EQ(ccs_class_for(p, 0, 4097, 0, 0), 4);
+	CHECK_EQ(ccs_class_for(p, 0, 512 << 10, 0, 0), 10);
+	for (sz = 1; sz <= (512 << 10); sz += 97) {
+		int cls = ccs_class_for(p, 0x1000, sz, 0, 0);
+
+		CHECK(ccs_class_slot_size(p, cls) >= sz);
+		CHECK(cls == 0 || ccs_class_slot_size(p, cls - 1) < sz);
+	}
+	/* never more than 2x the request (POW2) */
+	for (sz = 512; sz <= (512 << 10); sz += 331)
+		CHECK(ccs_class_slot_size(p, ccs_class_for(p, 0, sz, 0, 0)) < 2 * sz);
+
+	/* min_align_mask: slot >= mask + 1 and >= (orig & mask) + size */
+	CHECK_EQ(ccs_class_for(p, 0x10000, 512, 4095, 0), 3);
+	CHECK_EQ(ccs_class_for(p, 0x10200, 512, 4095, 0), 3);
+	CHECK_EQ(ccs_class_for(p, 0x10e00, 1024, 4095, 0), 4);	/* 0xe00 + 1K */
+	CHECK_EQ(ccs_class_for(p, 0x10fff, 4096, 4095, 0), 4);
+	CHECK_EQ(ccs_class_for(p, 0x10001, 512, 511, 0), 1);	/* 1 + 512 */
+	CHECK_EQ(ccs_class_for(p, 0x10000, 512, 511, 0), 0);
+	/* explicit alignment */
+	CHECK_EQ(ccs_class_for(p, 0, 100, 0, 8192), 4);
+	CHECK_EQ(ccs_class_for(p, 0, 100, 0, 1), 0);
+	CHECK_EQ(ccs_class_for(p, 0, 100, 0, 3), -EINVAL);
+	/* oversize */
+	CHECK_EQ(ccs_class_for(p, 0, 0, 0, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 0, (512 << 10) + 1, 0, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 0, (size_t)-1, 0, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 1, 512 << 10, 4095, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 0, 512, 0xfffff, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 0, 512, 0xffffffff, 0), -EINVAL);
+	CHECK_EQ(ccs_class_for(p, 0, 512, 0, 1 << 20), -EINVAL);
+
+	/* RFC ladder: 512, 2K, 4K, 16K, 512K */
+	CHECK_EQ(ccs_class_for(r, 0, 600, 0, 0), 1);
+	CHECK_EQ(ccs_class_for(r, 0, 2048, 0, 0), 1);
+	CHECK_EQ(ccs_class_for(r, 0, 5000, 0, 0), 3);
+	CHECK_EQ(ccs_class_for(r, 0, 16385, 0, 0), 4);
+	CHECK_EQ(ccs_class_for(r, 0x800, 512, 4095, 0), 2);
+	CHECK_EQ(ccs_pool_destroy(p), 0);
+	CHECK_EQ(ccs_pool_destroy(r), 0);
+}
+
+static void test_alloc_basic(void)
+{
+	struct ccs_pool *p = stocked_pool(CCS_PRESET_POW2);
+	struct ccs_slot *s;
+	bool fb = true;
+	int cls = 99;
+
+	s = ccs_slot_alloc(p, 0xabc123, 1000, 0, 0, (void *)0x77, &cls, &fb);
+	CHECK(s);
+	CHECK_EQ(cls, 1);
+	CHECK(!fb);
+	CHECK_EQ(ccs_slot_class(s), 1);
+	CHECK_EQ(s->orig, 0xabc123);
+	CHECK_EQ(s->size, 1000);
+	CHECK_EQ(s->offset, 0);
+	CHECK(s->owner == (void *)0x77);
+	CHECK_EQ(s->in_use, 1);
+	CHECK_EQ(ccs_slot_phys(s) % 1024, 0);
+	/* vaddr and phys describe the same place */
+	CHECK_EQ((uintptr_t)ccs_slot_vaddr(s) - H_FAKE_VA_OFFSET, ccs_slot_phys(s));
+	CHECK_EQ(ccs_pool_check(p), 0);
+	ccs_slot_free(p, s);
+	CHECK_EQ(s->in_use, 0);
+	CHECK(!s->owner);
+
+	/* oversize: NULL, -EINVAL, and no failure counted */
+	s = ccs_slot_alloc(p, 0, (512 << 10) + 1, 0, 0, NULL, &cls, &fb);
+	CHECK(!s);
+	CHECK_EQ(cls, -EINVAL);
+	CHECK(!fb);
+	for (cls = 0; cls < 11; cls++)
+		CHECK_EQ(stats(p, cls).failures, 0);
+	ccs_slot_free(p, NULL);			/* ignored */
+	/* the out parameters are optional */
+	s = ccs_slot_alloc(p, 0, 10, 0, 0, NULL, NULL, NULL);
+	CHECK(s);
+	ccs_slot_free(p, s);
+	h_teardown(p);
+}
+
+static void test_min_align_mask(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 256ULL << 20, 2);
+	static const unsigned int masks[] = { 0, 1, 7, 63, 511, 2047, 4095,
+					      16383, 65535, 262143 };
+	struct ccs_slot *live[64];
+	u64 seed = 42;
+	int cls, i, n;
+
+	for (cls = 0; cls < 11; cls++)
+		h_add_chunk(p, cls, 2U << 20);
+	for (i = 0; i < 20000 && !h_failed(); i++) {
+		unsigned int mask = masks[h_below(&seed, ARRAY_SIZE(masks))];
+		phys_addr_t orig = h_rand(&seed) & 0xffffffffffULL;
+		size_t size = 1 + h_below(&seed, 1 + h_below(&seed, 64 << 10));
+		size_t align = h_below(&seed, 4) ? 0 : 1UL << h_below(&seed, 17);
+		int want = ccs_class_for(p, orig, size, mask, align);
+		struct ccs_slot *s;
+		phys_addr_t phys, base;
+		u32 slot_size;
+
+		s = alloc(p, orig, size, mask, align);
+		if (want < 0) {
+			CHECK(!s);
+			continue;
+		}
+		CHECK(s);
+		if (!s)
+			break;
+		phys = ccs_slot_phys(s);
+		slot_size = ccs_class_slot_size(p, ccs_slot_class(s));
+		base = phys - s->offset;
+		CHECK_EQ(phys & mask, orig & mask);	/* keeps the low bits */
+		CHECK_EQ(s->offset, orig & mask);
+		CHECK_EQ(base % slot_size, 0);		/* naturally aligned */
+		if (align)
+			CHECK_EQ(base % align, 0);
+		if (align && !mask)
+			CHECK_EQ(phys % align, 0);
+		CHECK(s->offset + size <= slot_size);	/* fits */
+		CHECK_EQ((uintptr_t)ccs_slot_vaddr(s) - H_FAKE_VA_OFFSET, phys);
+		CHECK(ccs_slot_lookup(p, phys) == s);
+		CHECK(ccs_slot_lookup(p, phys + size - 1) == s);
+		ccs_slot_free(p, s);
+	}
+	/* NVMe's case: 4 KiB - 1 mask, page-offset buffers, many live at once */
+	for (n = 0; n < 64; n++) {
+		phys_addr_t orig = 0x7654000 + n * 0x1000 + n * 8;
+
+		live[n] = alloc(p, orig, 2048, 4095, 0);
+		CHECK(live[n]);
+		if (live[n])
+			CHECK_EQ(ccs_slot_phys(live[n]) & 4095, (orig & 4095));
+	}
+	for (n = 0; n < 64; n++)
+		if (live[n])
+			ccs_slot_free(p, live[n]);
+	h_teardown(p);
+}
+
+static void test_fallback_never_smaller(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s, *held[16];
+	bool fb;
+	int cls, i;
+
+	/* only 512 B (class 0) and 16 KiB (class 5) have memory */
+	h_add_chunk(p, 0, 64 << 10);
+	h_add_chunk(p, 5, 128 << 10);		/* 8 slots */
+
+	/* 4 KiB wanted: class 3 empty, 512 B never used, 16 KiB serves */
+	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
+	CHECK(s);
+	CHECK_EQ(cls, 3);
+	CHECK(fb);
+	CHECK_EQ(ccs_slot_class(s), 5);
+	CHECK_EQ(stats(p, 5).fallbacks, 1);
+	CHECK_EQ(stats(p, 5).allocs, 1);
+	CHECK_EQ(stats(p, 3).allocs, 0);
+	CHECK_EQ(stats(p, 3).failures, 0);
+	ccs_slot_free(p, s);
+
+	/* take all 16 KiB slots: a 4 KiB request now fails (512 B is free) */
+	for (i = 0; i < 8; i++) {
+		held[i] = alloc(p, 0, 16384, 0, 0);
+		CHECK(held[i]);
+	}
+	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
+	CHECK(!s);
+	CHECK_EQ(cls, 3);
+	CHECK_EQ(stats(p, 3).failures, 1);	/* counted on the wanted class */
+	CHECK_EQ(stats(p, 5).failures, 0);
+	/* and 512 B still works */
+	s = ccs_slot_alloc(p, 0, 100, 0, 0, NULL, &cls, &fb);
+	CHECK(s && !fb && ccs_slot_class(s) == 0);
+	if (s)
+		ccs_slot_free(p, s);
+	/* a 16 KiB request fails on class 5 */
+	CHECK(!alloc(p, 0, 16384, 0, 0));
+	CHECK_EQ(stats(p, 5).failures, 1);
+	for (i = 0; i < 8; i++)
+		if (held[i])
+			ccs_slot_free(p, held[i]);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	h_teardown(p);
+}
+
+static void test_lookup(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 1ULL << 30, 2);
+	enum { NCH = 300 };
+	static phys_addr_t chunks[NCH];
+	struct ccs_slot *s[8];
+	phys_addr_t lo, hi;
+	int i;
+
+	/* many chunks, all classes, to get long lists if lookup were linear */
+	for (i = 0; i < NCH; i++)
+		chunks[i] = h_add_chunk(p, i % 11, i % 3 ?
+					ccs_class_chunk_size(p, i % 11) : 2 << 20);
+	lo = chunks[0];
+	hi = chunks[NCH - 1] + (2 << 20);
+
+	for (i = 0; i < 8; i++) {
+		s[i] = alloc(p, 0x1000 + i * 0x40, 1 + i * 3000, i & 1 ? 4095 : 0, 0);
+		CHECK(s[i]);
+	}
+	for (i = 0; i < 8 && s[i]; i++) {
+		phys_addr_t base = slot_base(p, s[i]);
+		u32 sz = ccs_class_slot_size(p, ccs_slot_class(s[i]));
+
+		CHECK(ccs_slot_lookup(p, ccs_slot_phys(s[i])) == s[i]);
+		CHECK(ccs_slot_lookup(p, base) == s[i]);	/* interior */
+		CHECK(ccs_slot_lookup(p, base + sz / 2) == s[i]);
+		CHECK(ccs_slot_lookup(p, base + sz - 1) == s[i]);
+		/* the neighbours are free slots */
+		if (ccs_slot_lookup(p, base + sz) != NULL)
+			CHECK(ccs_slot_lookup(p, base + sz) != s[i]);
+	}
+	/* a free slot, holes and non-pool addresses give NULL */
+	CHECK(!ccs_slot_lookup(p, 0));
+	CHECK(!ccs_slot_lookup(p, lo - 1));
+	CHECK(!ccs_slot_lookup(p, hi + 12345));
+	CHECK(!ccs_slot_lookup(p, 0xfffffffffffff000ULL));
+	CHECK(!ccs_slot_lookup(p, chunks[5] + 100));	/* all free */
+	for (i = 0; i < 8 && s[i]; i++) {
+		phys_addr_t phys = ccs_slot_phys(s[i]);
+
+		ccs_slot_free(p, s[i]);
+		CHECK(!ccs_slot_lookup(p, phys));	/* freed */
+	}
+	h_teardown(p);
+	/* and after the chunk is gone (a new pool, same addresses) */
+	p = ccs_pool_create(CCS_PRESET_POW2, 1ULL << 30, 2);
+	CHECK(!ccs_slot_lookup(p, lo + 4096));
+	CHECK_EQ(ccs_pool_destroy(p), 0);
+}
+
+static void test_chunk_add_validation(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	phys_addr_t ph = h_fake_phys(4 << 20);
+	void *va = h_fake_va(ph);
+	phys_addr_t got_phys;
+	void *got_va;
+	u32 got_size;
+
+	CHECK_EQ(ccs_chunk_add(p, -1, va, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 11, va, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 0, NULL, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 96 << 10), -EINVAL);	/* not pow2 */
+	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 32 << 10), -EINVAL);	/* < 64K */
+	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 4 << 20), -EINVAL);	/* > 2M */
+	CHECK_EQ(ccs_chunk_add(p, 10, va, ph, 256 << 10), -EINVAL);	/* < slot */
+	CHECK_EQ(ccs_chunk_add(p, 0, va, ph + 4096, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 0, (char *)va + 4096, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 3, va, ph + (64 << 10), 128 << 10), -EINVAL);
+	CHECK_EQ(stats(p, 0).chunks, 0);
+
+	/* every power of two from max(slot, 64K) to 2M is accepted */
+	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 64 << 10), 0);
+	CHECK_EQ(ccs_chunk_add(p, 0, (char *)va + (128 << 10), ph + (128 << 10), 128 << 10), 0);
+	CHECK_EQ(ccs_chunk_add(p, 10, (char *)va + (2 << 20), ph + (2 << 20), 2 << 20), 0);
+	/* overlapping an existing chunk */
+	uenv_quiet = 1;
+	CHECK_EQ(ccs_chunk_add(p, 1, va, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 1, (char *)va + (192 << 10), ph + (192 << 10), 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_chunk_add(p, 3, va, ph, 2 << 20), -EINVAL);
+	uenv_quiet = 0;
+	CHECK_EQ(stats(p, 0).chunks, 2);
+	CHECK_EQ(stats(p, 0).total, 128 + 256);
+	CHECK_EQ(stats(p, 0).bytes, 192 << 10);
+	CHECK_EQ(stats(p, 10).total, 4);
+	CHECK_EQ(ccs_pool_check(p), 0);
+
+	/* destroy refuses while chunks remain */
+	CHECK_EQ(ccs_pool_destroy(p), -EBUSY);
+	CHECK_EQ(ccs_chunk_take_free(p, 10, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(got_phys, ph + (2 << 20));
+	CHECK(got_va == (char *)va + (2 << 20));
+	CHECK_EQ(got_size, 2 << 20);
+	CHECK_EQ(ccs_chunk_take_free(p, 10, &got_va, &got_phys, &got_size), -ENOENT);
+	CHECK_EQ(ccs_chunk_take_free(p, 11, &got_va, &got_phys, &got_size), -EINVAL);
+	/* the range can be added again, to another class */
+	CHECK_EQ(ccs_chunk_add(p, 9, (char *)va + (2 << 20), ph + (2 << 20), 1 << 20), 0);
+	h_teardown(p);
+}
+
+static void test_take_free_and_drain(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *s[64];
+	phys_addr_t a, b, got_phys;
+	void *got_va;
+	u32 got_size;
+	int i;
+
+	/* class 3 (4K), two chunks of 16 slots */
+	a = h_add_chunk(p, 3, 64 << 10);
+	b = h_add_chunk(p, 3, 64 << 10);
+	for (i = 0; i < 32; i++) {
+		uenv_set_cpu(i & 1);
+		s[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(s[i]);
+	}
+	CHECK(!alloc(p, 0, 4096, 0, 0));
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+	/* free everything: the slots land in the two CPUs' magazines */
+	for (i = 0; i < 32; i++) {
+		uenv_set_cpu(i % 3 == 0);
+		ccs_slot_free(p, s[i]);
+	}
+	uenv_set_cpu(0);
+	CHECK(stats(p, 3).cached > 0);
+	CHECK_EQ(stats(p, 3).free, 32);
+	CHECK_EQ(ccs_class_avail(p, 3), 32);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	/* take_free drains them back and returns both chunks */
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	CHECK(got_phys == a || got_phys == b);
+	CHECK(got_va == h_fake_va(got_phys));
+	CHECK_EQ(got_size, 64 << 10);
+	CHECK_EQ(stats(p, 3).cached, 0);
+	CHECK_EQ(stats(p, 3).chunks, 1);
+	CHECK_EQ(stats(p, 3).total, 16);
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(stats(p, 3).total, 0);
+	CHECK_EQ(stats(p, 3).bytes, 0);
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+
+	/* explicit drain: cached goes to 0 for one class, or for all */
+	h_add_chunk(p, 0, 64 << 10);
+	h_add_chunk(p, 3, 64 << 10);
+	for (i = 0; i < 8; i++)
+		s[i] = alloc(p, 0, i & 1 ? 4096 : 512, 0, 0);
+	for (i = 0; i < 8; i++)
+		ccs_slot_free(p, s[i]);
+	CHECK(stats(p, 0).cached > 0 && stats(p, 3).cached > 0);
+	ccs_pool_drain(p, 3);
+	CHECK_EQ(stats(p, 3).cached, 0);
+	CHECK(stats(p, 0).cached > 0);
+	ccs_pool_drain(p, -1);
+	CHECK_EQ(stats(p, 0).cached, 0);
+	ccs_pool_drain(p, 42);			/* ignored */
+	CHECK_EQ(ccs_pool_check(p), 0);
+
+	/* a chunk with one slot in use is never taken */
+	s[0] = alloc(p, 0, 4096, 0, 0);
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+	ccs_slot_free(p, s[0]);
+	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	h_teardown(p);
+}
+
+static bool in_chunk(struct ccs_slot *s, phys_addr_t chunk, u32 size)
+{
+	phys_addr_t phys = ccs_slot_phys(s);
+
+	return phys >= chunk && phys < chunk + size;
+}
+
+static void test_fullest_chunk_first(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s[24], *x[8];
+	bool freed[24] = { false };
+	phys_addr_t a, b, c, got_phys;
+	void *got_va;
+	u32 got_size;
+	int i;
+
+	/* class 8 (128 KiB): magazine of 2, refills one slot at a time */
+	a = h_add_chunk(p, 8, 1 << 20);			/* 8 slots each */
+	b = h_add_chunk(p, 8, 1 << 20);
+	c = h_add_chunk(p, 8, 1 << 20);
+	for (i = 0; i < 24; i++) {
+		s[i] = alloc(p, 0, 128 << 10, 0, 0);
+		CHECK(s[i]);
+	}
+	if (h_failed())
+		return;
+	/* leave a: 7 free, b: 1 free, c: 8 free (all) */
+	for (i = 0; i < 24; i++) {
+		bool in_a = in_chunk(s[i], a, 1 << 20);
+		bool in_b = in_chunk(s[i], b, 1 << 20);
+		bool in_c = in_chunk(s[i], c, 1 << 20);
+
+		freed[i] = in_c || (in_a && s[i]->index != 0) ||
+			   (in_b && s[i]->index == 3);
+		if (freed[i])
+			ccs_slot_free(p, s[i]);
+	}
+	ccs_pool_drain(p, 8);
+	CHECK_EQ(stats(p, 8).in_use, 1 + 7);
+
+	x[0] = alloc(p, 0, 128 << 10, 0, 0);	/* fullest first: b */
+	CHECK(x[0] && in_chunk(x[0], b, 1 << 20));
+	for (i = 1; i < 8; i++) {		/* then a, never c */
+		x[i] = alloc(p, 0, 128 << 10, 0, 0);
+		CHECK(x[i] && in_chunk(x[i], a, 1 << 20));
+	}
+	/* c stayed whole, so kccd can take it back */
+	CHECK_EQ(ccs_chunk_take_free(p, 8, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(got_phys, c);
+	for (i = 0; i < 8; i++)
+		if (x[i])
+			ccs_slot_free(p, x[i]);
+	for (i = 0; i < 24; i++)
+		if (!freed[i])
+			ccs_slot_free(p, s[i]);
+	h_teardown(p);
+}
+
+static void test_stats_exact(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *s[40];
+	struct ccs_class_stats st;
+	int i;
+
+	h_add_chunk(p, 2, 64 << 10);		/* 32 x 2K */
+	h_add_chunk(p, 4, 64 << 10);		/* 8 x 8K */
+	for (i = 0; i < 40; i++) {
+		s[i] = alloc(p, 0, 2048, 0, 0);	/* 32 from class 2, 8 fall back */
+		CHECK(s[i]);
+	}
+	CHECK(!alloc(p, 0, 1500, 0, 0));		/* failure on class 2 */
+	CHECK(!alloc(p, 0, 3000, 0, 0));		/* failure on class 3 */
+	st = stats(p, 2);
+	CHECK_EQ(st.allocs, 32);
+	CHECK_EQ(st.fallbacks, 0);
+	CHECK_EQ(st.failures, 1);
+	CHECK_EQ(st.in_use, 32);
+	CHECK_EQ(st.hiwater, 32);
+	CHECK_EQ(st.free, 0);
+	CHECK_EQ(st.total, 32);
+	CHECK_EQ(st.chunks, 1);
+	CHECK_EQ(st.bytes, 64 << 10);
+	CHECK_EQ(stats(p, 3).failures, 1);
+	CHECK_EQ(stats(p, 3).allocs, 0);
+	st = stats(p, 4);
+	CHECK_EQ(st.allocs, 8);
+	CHECK_EQ(st.fallbacks, 8);
+	CHECK_EQ(st.in_use, 8);
+	CHECK_EQ(ccs_class_avail(p, 4), 0);
+
+	for (i = 0; i < 20; i++) {
+		uenv_set_cpu(i % 3 == 0);
+		ccs_slot_free(p, s[i]);
+	}
+	uenv_set_cpu(0);
+	st = stats(p, 2);
+	CHECK_EQ(st.frees, 20);
+	CHECK_EQ(st.in_use, 12);
+	CHECK_EQ(st.free, 20);
+	CHECK_EQ(st.hiwater, 32);
+	CHECK(st.cached <= st.free);
+	CHECK_EQ(ccs_class_avail(p, 2), 20);
+	ccs_pool_reset_hiwater(p);
+	CHECK_EQ(stats(p, 2).hiwater, 12);
+	CHECK_EQ(stats(p, 4).hiwater, 8);
+	s[0] = alloc(p, 0, 2048, 0, 0);
+	CHECK_EQ(stats(p, 2).hiwater, 13);
+	ccs_slot_free(p, s[0]);
+	CHECK_EQ(stats(p, 2).hiwater, 13);
+	for (i = 20; i < 40; i++)
+		ccs_slot_free(p, s[i]);
+	st = stats(p, 2);
+	CHECK_EQ(st.allocs, 33);
+	CHECK_EQ(st.frees, 33);
+	CHECK_EQ(st.in_use, 0);
+	CHECK_EQ(stats(p, 4).frees, 8);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	ccs_class_stats(p, 99, &st);
+	CHECK_EQ(st.slot_size, 0);
+	CHECK_EQ(ccs_class_avail(p, 99), 0);
+	h_teardown(p);
+}
+
+static void test_bad_free(void)
+{
+	struct ccs_pool *p = stocked_pool(CCS_PRESET_POW2);
+	unsigned long errs = uenv_nr_errors;
+	struct ccs_slot *s, *t, *u;
+
+	s = alloc(p, 0, 4096, 0, 0);
+	t = alloc(p, 0, 4096, 0, 0);
+	ccs_slot_free(p, s);
+	uenv_quiet = 1;
+	ccs_slot_free(p, s);			/* double free: in a magazine */
+	uenv_quiet = 0;
+	CHECK_EQ(ccs_pool_bad_frees(p), 1);
+	CHECK(uenv_nr_errors > errs);
+	CHECK_EQ(stats(p, 3).frees, 1);
+	CHECK_EQ(stats(p, 3).in_use, 1);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	ccs_pool_drain(p, -1);
+	uenv_quiet = 1;
+	ccs_slot_free(p, s);			/* now on a chunk free list */
+	uenv_quiet = 0;
+	CHECK_EQ(ccs_pool_bad_frees(p), 2);
+	CHECK_EQ(stats(p, 3).frees, 1);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	/* nothing was corrupted: every slot is handed out once */
+	s = alloc(p, 0, 4096, 0, 0);
+	u = alloc(p, 0, 4096, 0, 0);
+	CHECK(s && u && s != t && u != t && s != u);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	ccs_slot_free(p, s);
+	ccs_slot_free(p, t);
+	ccs_slot_free(p, u);
+	CHECK_EQ(ccs_pool_bad_frees(p), 2);
+	h_teardown(p);
+}
+
+static void test_check_catches_corruption(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *used, *cached, *onlist;
+	s32 next;
+	u32 index;
+
+	h_add_chunk(p, 3, 64 << 10);
+	used = alloc(p, 0, 4096, 0, 0);
+	onlist = alloc(p, 0, 4096, 0, 0);
+	cached = alloc(p, 0, 4096, 0, 0);
+	ccs_slot_free(p, onlist);
+	ccs_pool_drain(p, 3);			/* onlist: chunk free list */
+	ccs_slot_free(p, cached);		/* cached: magazine */
+	CHECK_EQ(ccs_pool_check(p), 0);
+	uenv_quiet = 1;
+
+	/* an in-use slot that claims to be free is lost */
+	used->in_use = 0;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	used->in_use = 1;
+	CHECK_EQ(ccs_pool_check(p), 0);
+
+	/* a cached slot that claims to be in use */
+	cached->in_use = 1;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	cached->in_use = 0;
+
+	/* a free-list slot that claims to be in use */
+	onlist->in_use = 1;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	onlist->in_use = 0;
+
+	/* a cycle in a chunk free list */
+	next = onlist->next;
+	onlist->next = onlist->index;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	onlist->next = next;
+
+	/* a free list that skips slots (they are lost) */
+	onlist->next = -1;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	onlist->next = next;
+
+	/* broken metadata */
+	index = used->index;
+	used->index = index + 1;
+	CHECK_EQ(ccs_pool_check(p), -EUCLEAN);
+	used->index = index;
+
+	uenv_quiet = 0;
+	CHECK_EQ(ccs_pool_check(p), 0);
+	ccs_slot_free(p, used);
+	h_teardown(p);
+}
+
+static void test_cross_cpu_and_steal(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 4);
+	struct ccs_slot *s[8];
+	int i, round;
+
+	/* class 7 (64 KiB): 8 slots, magazines of 4 */
+	h_add_chunk(p, 7, 512 << 10);
+	for (round = 0; round < 4; round++) {
+		/* cpu 1 takes everything, cpu 2 frees it into its magazines */
+		uenv_set_cpu(1);
+		for (i = 0; i < 8; i++) {
+			s[i] = alloc(p, 0, 65536, 0, 0);
+			CHECK(s[i]);
+		}
+		CHECK(!alloc(p, 0, 65536, 0, 0));
+		uenv_set_cpu(2);
+		for (i = 0; i < 8; i++)
+			if (s[i])
+				ccs_slot_free(p, s[i]);
+		CHECK_EQ(ccs_pool_check(p), 0);
+		/* cpu 3 finds them all: depot, then stealing from cpu 2 */
+		uenv_set_cpu(3);
+		for (i = 0; i < 8; i++) {
+			s[i] = alloc(p, 0, 65536, 0, 0);
+			CHECK(s[i]);
+		}
+		CHECK(!alloc(p, 0, 65536, 0, 0));
+		uenv_set_cpu(round & 3);
+		for (i = 0; i < 8; i++)
+			if (s[i])
+				ccs_slot_free(p, s[i]);
+		CHECK_EQ(ccs_pool_check(p), 0);
+	}
+	CHECK_EQ(stats(p, 7).allocs, 64);
+	CHECK_EQ(stats(p, 7).frees, 64);
+	CHECK_EQ(stats(p, 7).failures, 8);
+	/* CPU ids past nr_cpus are folded, not out of bounds */
+	uenv_set_cpu(13);
+	s[0] = alloc(p, 0, 65536, 0, 0);
+	CHECK(s[0]);
+	ccs_slot_free(p, s[0]);
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
+static void test_rfc_preset(void)
+{
+	struct ccs_pool *p = stocked_pool(CCS_PRESET_RFC);
+	struct ccs_slot *s;
+	bool fb;
+	int cls;
+
+	s = ccs_slot_alloc(p, 0x3800, 600, 4095, 0, NULL, &cls, &fb);
+	CHECK(s);
+	CHECK_EQ(cls, 2);			/* 4K: mask + 1 */
+	if (s) {
+		CHECK_EQ(ccs_slot_phys(s) & 4095, 0x800);
+		ccs_slot_free(p, s);
+	}
+	h_teardown(p);
+}
+
+static void test_map_path_allocates_nothing(void)
+{
+	struct ccs_pool *p = stocked_pool(CCS_PRESET_POW2);
+	struct ccs_slot *s[200];
+	struct ccs_class_stats st;
+	unsigned long before;
+	u64 seed = 7;
+	int i, round;
+
+	before = uenv_nr_allocs;
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 200; i++) {
+			uenv_set_cpu(h_below(&seed, 2));
+			s[i] = alloc(p, h_rand(&seed), 1 + h_below(&seed, 70000),
+				     i & 1 ? 4095 : 0, 0);
+			if (s[i])
+				CHECK(ccs_slot_lookup(p, ccs_slot_phys(s[i])) == s[i]);
+		}
+		for (i = 0; i < 200; i++) {
+			uenv_set_cpu(h_below(&seed, 2));
+			if (s[i])
+				ccs_slot_free(p, s[i]);
+		}
+		ccs_pool_drain(p, round % 12 - 1);
+		ccs_class_stats(p, round % 11, &st);
+		CHECK_EQ(ccs_pool_check(p), 0);
+	}
+	CHECK_EQ(uenv_nr_allocs, before);	/* magazines were preallocated */
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
+static void test_lookup_small_hash(void)
+{
+	/* max_bytes far too small: longer chains, still exact */
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 1 << 20, 1);
+	struct ccs_slot *s[64];
+	int i;
+
+	for (i = 0; i < 200; i++)
+		h_add_chunk(p, 3, i & 1 ? 64 << 10 : 2 << 20);
+	for (i = 0; i < 64; i++) {
+		s[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(s[i] && ccs_slot_lookup(p, ccs_slot_phys(s[i]) + 4095) == s[i]);
+	}
+	for (i = 0; i < 64; i++)
+		if (s[i])
+			ccs_slot_free(p, s[i]);
+	CHECK(!ccs_slot_lookup(p, ccs_slot_phys(s[0])));
+	h_teardown(p);
+}
+
+static void test_scarce_class_fair_share(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *s[32];
+	int i;
+
+	/*
+	 * 32 slots of 2 KiB and some 8 KiB ones.  Two CPUs alternate: a refill
+	 * must not hoard the whole class in one CPU's magazine, or the other
+	 * falls back to 8 KiB slots while 2 KiB ones sit idle.
+	 */
+	h_add_chunk(p, 2, 64 << 10);
+	h_add_chunk(p, 4, 64 << 10);
+	for (i = 0; i < 32; i++) {
+		uenv_set_cpu(i & 1);
+		s[i] = alloc(p, 0, 2048, 0, 0);
+		CHECK(s[i] && ccs_slot_class(s[i]) == 2);
+	}
+	CHECK_EQ(stats(p, 2).allocs, 32);
+	CHECK_EQ(stats(p, 4).fallbacks, 0);
+	for (i = 0; i < 32; i++)
+		if (s[i])
+			ccs_slot_free(p, s[i]);
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
+/* ---- fuzz corpus replay ------------------------------------------------ */
+
+static int replay_dir(const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+		u8 *buf;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || !strncmp(de->d_name, "README", 6))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		f = fopen(path, "rb");
+		if (!f)
+			continue;
+		buf = malloc(st.st_size + 1);
+		if (fread(buf, 1, st.st_size, f) == (size_t)st.st_size) {
+			LLVMFuzzerTestOneInput(buf, st.st_size);
+			n++;
+		}
+		free(buf);
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static int h_argc;
+static char **h_argv;
+
+static void test_fuzz_replay(void)
+{
+	u64 seed = h_seed();
+	int i, n = 0;
+
+	for (i = 1; i < h_argc; i++)
+		n += replay_dir(h_argv[i]);
+	/* plus random inputs, so the target runs even without a corpus */
+	for (i = 0; i < 300; i++) {
+		u8 buf[512];
+		size_t len = h_below(&seed, sizeof(buf));
+		size_t j;
+
+		for (j = 0; j < len; j++)
+			buf[j] = h_rand(&seed);
+		LLVMFuzzerTestOneInput(buf, len);
+	}
+	printf("  (replayed %d corpus/regression inputs + 300 random)\n", n);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "presets", test_presets },
+	{ "class_for", test_class_for },
+	{ "alloc_basic", test_alloc_basic },
+	{ "min_align_mask", test_min_align_mask },
+	{ "fallback_never_smaller", test_fallback_never_smaller },
+	{ "lookup", test_lookup },
+	{ "chunk_add_validation", test_chunk_add_validation },
+	{ "take_free_and_drain", test_take_free_and_drain },
+	{ "fullest_chunk_first", test_fullest_chunk_first },
+	{ "stats_exact", test_stats_exact },
+	{ "bad_free", test_bad_free },
+	{ "check_catches_corruption", test_check_catches_corruption },
+	{ "cross_cpu_and_steal", test_cross_cpu_and_steal },
+	{ "rfc_preset", test_rfc_preset },
+	{ "map_path_allocates_nothing", test_map_path_allocates_nothing },
+	{ "lookup_small_hash", test_lookup_small_hash },
+	{ "scarce_class_fair_share", test_scarce_class_fair_share },
+	{ "model_pow2", test_model },
+	{ "model_rfc", test_model_rfc },
+	{ "stress_2_threads", test_stress },
+	{ "fuzz_replay", test_fuzz_replay },
+};
+
+int main(int argc, char **argv)
+{
+	const char *only = getenv("ONLY");
+	unsigned int i, passed = 0, failed = 0;
+
+	h_argc = argc;
+	h_argv = argv;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < ARRAY_SIZE(tests); i++) {
+		struct timespec t0, t1;
+
+		if (only && !strstr(tests[i].name, only))
+			continue;
+		h_current = tests[i].name;
+		h_failures = 0;
+		uenv_set_cpu(0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		tests[i].fn();
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (h_failures) {
+			failed++;
+			printf("FAIL %s (%lu failed checks)\n", tests[i].name,
+			       h_failures);
+		} else {
+			passed++;
+			printf("ok   %s (%.2f s)\n", tests[i].name,
+			       (t1.tv_sec - t0.tv_sec) +
+			       (t1.tv_nsec - t0.tv_nsec) / 1e9);
+		}
+	}
+	printf("%u passed, %u failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
