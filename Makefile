@@ -76,6 +76,7 @@ vmtest:
 	@tools/install-deps.sh --check >/dev/null || tools/install-deps.sh
 	@if [ -n "$(T)" ]; then \
 		$(MAKE) --no-print-directory module KVER=$(KVER) >/dev/null && \
+		$(MAKE) --no-print-directory -C tests/vm/semantics KVER=$(KVER) >/dev/null && \
 		tests/vm/run --kver $(KVER) $(T); \
 	else \
 		tests/vm/run-all $(KVERS); \

@@ -86,7 +86,10 @@ ccs_fio() {
 ccs_fio_field() {
 	python3 - "$1" "$2" <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
+# fio may print notes ("terminating on signal", verify warnings) before the
+# JSON document: parse from the first "{".
+text = open(sys.argv[1]).read()
+d = json.loads(text[text.index("{"):])
 f = sys.argv[2]
 tot = 0
 for j in d["jobs"]:

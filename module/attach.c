@@ -1,0 +1,651 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Which devices get the shim, and when.
+ *
+ * attach=POLICY (default "auto"; runtime writable, applies to the next bind)
+ *	auto	in a confidential guest (CC_ATTR_GUEST_MEM_ENCRYPT), every PCI
+ *		device a driver binds to after the module loaded; outside
+ *		one, nothing (only devices named explicitly)
+ *	none	no device (the exported API still works)
+ *	LIST	comma-separated items, each one of
+ *		  DDDD:BB:DD.F or BB:DD.F	a PCI address
+ *		  VVVV:DDDD			a PCI vendor:device id
+ *		  NAME				a PCI driver name (nvme,
+ *						virtio-pci, ...)
+ *		  auto				as above
+ *		optionally prefixed with '!' to exclude matching devices
+ *		(exclusions win), e.g. "auto,!0000:00:05.0" or
+ *		"nvme,1af4:1042".
+ *	An invalid string makes the module refuse to load (or the write fail)
+ *	with -EINVAL and one line saying which item is wrong and why.
+ *
+ * A device is attached only at BUS_NOTIFY_BIND_DRIVER, i.e. after its
+ * driver was chosen and before that driver's probe can map anything; or by
+ * cc_swiotlb_attach() for a device with no driver.  dma_map_ops are never
+ * swapped under a driver that may hold mappings, so devices already bound
+ * when the module loads are left alone (tools/cc-swiotlb-ctl rebinds them).
+ *
+ * Detach happens through a devres action registered at attach, before the
+ * driver's probe: devres runs it after every resource the driver allocated
+ * with devm_*() (dmam_alloc_coherent() included) has been released, both
+ * when the driver unbinds and when its probe fails.  Mappings still
+ * outstanding then are a driver bug: their slots stay allocated, the module
+ * stays pinned and a warning says so.
+ *
+ * Every attached device holds a module reference, so rmmod is refused while
+ * any device is attached.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/pci.h>
+#include <linux/cc_platform.h>
+#include <linux/debugfs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/ctype.h>
+#include <linux/percpu.h>
+#include <cc_swiotlb.h>
+#include "internal.h"
+
+#define CCS_MAX_MATCH		32
+#define CCS_POLICY_LEN		512
+#define CCS_DRV_NAME_LEN	32
+
+enum ccs_match_kind {
+	CCS_MATCH_PCI_ADDR,
+	CCS_MATCH_PCI_ID,
+	CCS_MATCH_DRIVER,
+	CCS_MATCH_AUTO,
+};
+
+struct ccs_match {
+	enum ccs_match_kind kind;
+	bool exclude;
+	u32 domain;
+	u8 bus;
+	u8 devfn;
+	u16 vendor;
+	u16 device;
+	char driver[CCS_DRV_NAME_LEN];
+};
+
+struct ccs_policy {
+	unsigned int n;
+	struct ccs_match m[CCS_MAX_MATCH];
+	char text[CCS_POLICY_LEN];
+};
+
+/*
+ * Serialises the policy, the attach table and every attach/detach.  Taken
+ * inside device_lock() (the bus notifier and devres run under it), never the
+ * other way round.  Never taken on the map path.
+ */
+static DEFINE_MUTEX(ccs_attach_lock);
+static struct ccs_policy ccs_policy = { .n = 1, .m = { { .kind = CCS_MATCH_AUTO } },
+					.text = "auto" };
+static LIST_HEAD(ccs_devs);
+static bool ccs_coco;
+static bool ccs_notifier_registered;
+static struct dentry *ccs_devices_file;
+
+/* ---- attach= parsing ---- */
+
+static int ccs_parse_item(char *item, struct ccs_match *m)
+{
+	unsigned int dom, bus, slot, fn, ven, dev;
+	size_t len;
+	int n = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (*item == '!') {
+		m->exclude = true;
+		item++;
+	}
+	len = strlen(item);
+	if (!len)
+		return -ENOENT;
+
+	if (!strcmp(item, "auto")) {
+		if (m->exclude)
+			return -EINVAL;
+		m->kind = CCS_MATCH_AUTO;
+		return 0;
+	}
+	if (sscanf(item, "%x:%x:%x.%x%n", &dom, &bus, &slot, &fn, &n) == 4 &&
+	    n == len) {
+		if (dom > 0xffff || bus > 0xff || slot > 0x1f || fn > 7)
+			return -ERANGE;
+		goto pci_addr;
+	}
+	dom = 0;
+	if (sscanf(item, "%x:%x.%x%n", &bus, &slot, &fn, &n) == 3 && n == len) {
+		if (bus > 0xff || slot > 0x1f || fn > 7)
+			return -ERANGE;
+		goto pci_addr;
+	}
+	if (len == 9 && item[4] == ':' &&
+	    sscanf(item, "%4x:%4x%n", &ven, &dev, &n) == 2 && n == len) {
+		m->kind = CCS_MATCH_PCI_ID;
+		m->vendor = ven;
+		m->device = dev;
+		return 0;
+	}
+	if (len >= CCS_DRV_NAME_LEN)
+		return -ENAMETOOLONG;
+	for (n = 0; n < len; n++)
+		if (!isalnum(item[n]) && item[n] != '_' && item[n] != '-')
+			return -EINVAL;
+	m->kind = CCS_MATCH_DRIVER;
+	strscpy(m->driver, item, sizeof(m->driver));
+	return 0;
+
+pci_addr:
+	m->kind = CCS_MATCH_PCI_ADDR;
+	m->domain = dom;
+	m->bus = bus;
+	m->devfn = PCI_DEVFN(slot, fn);
+	return 0;
+}
+
+static const char *ccs_parse_reason(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "empty item";
+	case -ERANGE:
+		return "PCI address out of range";
+	case -ENAMETOOLONG:
+		return "driver name too long";
+	case -E2BIG:
+		return "too many items";
+	case -EEXIST:
+		return "\"none\" cannot be combined with other items";
+	default:
+		return "not DDDD:BB:DD.F, VVVV:DDDD, a driver name, auto, none or !ITEM";
+	}
+}
+
+static int ccs_policy_parse(const char *val, struct ccs_policy *p)
+{
+	char *buf, *cur, *item;
+	int err = 0;
+
+	memset(p, 0, sizeof(*p));
+	buf = kstrdup(val, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	cur = strim(buf);
+	if (strlen(cur) >= sizeof(p->text)) {
+		pr_err("attach=: longer than %zu characters\n",
+		       sizeof(p->text) - 1);
+		err = -EINVAL;
+		goto out;
+	}
+	strscpy(p->text, cur, sizeof(p->text));
+	if (!strcmp(cur, "none"))
+		goto out;
+
+	while ((item = strsep(&cur, ",")) != NULL) {
+		item = strim(item);
+		if (!strcmp(item, "none"))
+			err = -EEXIST;
+		else if (p->n >= CCS_MAX_MATCH)
+			err = -E2BIG;
+		else
+			err = ccs_parse_item(item, &p->m[p->n]);
+		if (err) {
+			pr_err("attach=%s: bad item \"%s\": %s\n", p->text,
+			       item, ccs_parse_reason(err));
+			err = -EINVAL;
+			goto out;
+		}
+		p->n++;
+	}
+out:
+	kfree(buf);
+	return err;
+}
+
+static int ccs_attach_param_set(const char *val, const struct kernel_param *kp)
+{
+	struct ccs_policy *p;
+	int err;
+
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return -ENOMEM;
+	err = ccs_policy_parse(val, p);
+	if (!err) {
+		mutex_lock(&ccs_attach_lock);
+		ccs_policy = *p;
+		mutex_unlock(&ccs_attach_lock);
+		pr_info("attach=%s (applies to drivers binding from now on)\n",
+			p->text);
+	}
+	kfree(p);
+	return err;
+}
+
+static int ccs_attach_param_get(char *buf, const struct kernel_param *kp)
+{
+	int n;
+
+	mutex_lock(&ccs_attach_lock);
+	n = scnprintf(buf, PAGE_SIZE, "%s\n", ccs_policy.text);
+	mutex_unlock(&ccs_attach_lock);
+	return n;
+}
+
+static const struct kernel_param_ops ccs_attach_param_ops = {
+	.set = ccs_attach_param_set,
+	.get = ccs_attach_param_get,
+};
+
+module_param_cb(attach, &ccs_attach_param_ops, NULL, 0644);
+MODULE_PARM_DESC(attach,
+		 "Devices to bounce: auto (confidential guest: every PCI device binding a driver), none, or a comma list of PCI addresses, vendor:device ids, driver names, auto, !ITEM to exclude (default auto)");
+
+/* ---- policy decision ---- */
+
+static bool ccs_match_one(const struct ccs_match *m, struct pci_dev *pdev,
+			  const char *drv)
+{
+	switch (m->kind) {
+	case CCS_MATCH_PCI_ADDR:
+		return pci_domain_nr(pdev->bus) == m->domain &&
+		       pdev->bus->number == m->bus && pdev->devfn == m->devfn;
+	case CCS_MATCH_PCI_ID:
+		return pdev->vendor == m->vendor && pdev->device == m->device;
+	case CCS_MATCH_DRIVER:
+		return drv && !strcmp(drv, m->driver);
+	case CCS_MATCH_AUTO:
+		return ccs_coco;
+	}
+	return false;
+}
+
+/*
+ * Does the policy want @dev (whose driver is @drv)?  Exclusions win over
+ * everything.  On yes, *why describes the item that matched.
+ */
+static bool ccs_policy_wants(struct device *dev, const char *drv,
+			     const struct ccs_match **why)
+{
+	const struct ccs_policy *p = &ccs_policy;
+	const struct ccs_match *hit = NULL;
+	struct pci_dev *pdev;
+	unsigned int i;
+
+	lockdep_assert_held(&ccs_attach_lock);
+	if (!dev_is_pci(dev))
+		return false;
+	pdev = to_pci_dev(dev);
+	for (i = 0; i < p->n; i++) {
+		if (!ccs_match_one(&p->m[i], pdev, drv))
+			continue;
+		if (p->m[i].exclude)
+			return false;
+		if (!hit)
+			hit = &p->m[i];
+	}
+	*why = hit;
+	return hit;
+}
+
+static const char *ccs_match_desc(const struct ccs_match *m, char *buf,
+				  size_t len)
+{
+	switch (m->kind) {
+	case CCS_MATCH_PCI_ADDR:
+		snprintf(buf, len, "attach= names %04x:%02x:%02x.%d", m->domain,
+			 m->bus, PCI_SLOT(m->devfn), PCI_FUNC(m->devfn));
+		break;
+	case CCS_MATCH_PCI_ID:
+		snprintf(buf, len, "attach= names id %04x:%04x", m->vendor,
+			 m->device);
+		break;
+	case CCS_MATCH_DRIVER:
+		snprintf(buf, len, "attach= names driver %s", m->driver);
+		break;
+	case CCS_MATCH_AUTO:
+		snprintf(buf, len, "attach=auto in a confidential guest");
+		break;
+	}
+	return buf;
+}
+
+/* ---- attach table ---- */
+
+static struct ccs_dev *ccs_find_dev(struct device *dev)
+{
+	struct ccs_dev *cd;
+
+	lockdep_assert_held(&ccs_attach_lock);
+	list_for_each_entry(cd, &ccs_devs, node)
+		if (cd->dev == dev && !cd->leaked)
+			return cd;
+	return NULL;
+}
+
+static void ccs_dev_free(struct ccs_dev *cd)
+{
+	put_device(cd->dev);
+	free_percpu(cd->stats);
+	kfree(cd);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Give @cd's device its old dma_map_ops back.  With mappings outstanding
+ * (@force: a driver bug, we are called from its unbind and cannot refuse)
+ * the slots stay allocated and @cd stays in the table, pinning the module,
+ * since the device may still DMA into them.
+ */
+static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
+{
+	struct ccs_dev_stats s;
+	u64 maps, coherent;
+
+	lockdep_assert_held(&ccs_attach_lock);
+	ccs_dev_stats_sum(cd, &s);
+	maps = s.maps - s.unmaps;
+	coherent = s.coherent_allocs - s.coherent_frees;
+	if ((maps || coherent) && !force)
+		return -EBUSY;
+
+	set_dma_ops(cd->dev, cd->prev_ops);
+	if (maps || coherent) {
+		cd->leaked = true;
+		dev_warn(cd->dev, "cc_swiotlb: detached (%s) with %llu mappings and %llu coherent allocations outstanding: driver bug; their memory stays allocated and cc_swiotlb stays loaded\n",
+			 how, maps, coherent);
+		return 0;
+	}
+	dev_info(cd->dev, CCS_NAME ": detached (%s): maps=%llu unmaps=%llu bytes=%llu exhausted=%llu errors=%llu\n",
+		 how, s.maps, s.unmaps, s.bytes, s.exhausted, s.errors);
+	list_del(&cd->node);
+	ccs_dev_free(cd);
+	return 0;
+}
+
+static void ccs_devres_detach(void *data)
+{
+	struct ccs_dev *cd = data;
+
+	mutex_lock(&ccs_attach_lock);
+	ccs_detach_locked(cd, true, "driver unbound");
+	mutex_unlock(&ccs_attach_lock);
+}
+
+static int ccs_attach_locked(struct device *dev, bool by_api,
+			     const char *why)
+{
+	phys_addr_t max = ccs_shim_max_phys();
+	struct ccs_dev *cd;
+	int err;
+
+	lockdep_assert_held(&ccs_attach_lock);
+	if (ccs_find_dev(dev))
+		return -EEXIST;
+	if (!ccs_pool)
+		return -ENODEV;
+	if (!dev->dma_mask) {
+		dev_info(dev, CCS_NAME ": not attached: the device does no DMA (no DMA mask)\n");
+		return -EINVAL;
+	}
+	if (dev->dma_ops || ccs_dev_uses_iommu(dev)) {
+		dev_warn(dev, CCS_NAME ": not attached: the device already has DMA ops (%ps), e.g. behind an IOMMU\n",
+			 dev->dma_ops);
+		return -EOPNOTSUPP;
+	}
+	/*
+	 * The bus limit is fixed, so check it now.  The DMA mask of a device
+	 * bound through the notifier is still the bus default here; its
+	 * driver sets the real one in probe and ccs_dma_supported() checks
+	 * that.  A device attached through the API has its mask set already.
+	 */
+	if (by_api ? !ccs_shim_mask_ok(dev, *dev->dma_mask) :
+	    dev->bus_dma_limit && !ccs_shim_mask_ok(dev, dev->bus_dma_limit)) {
+		dev_warn(dev, CCS_NAME ": not attached: DMA mask %#llx / bus limit %#llx cannot reach pool memory (up to %pa)\n",
+			 *dev->dma_mask, dev->bus_dma_limit, &max);
+		return -EIO;
+	}
+	if (!try_module_get(THIS_MODULE))
+		return -ENODEV;
+
+	err = -ENOMEM;
+	cd = kzalloc(sizeof(*cd), GFP_KERNEL);
+	if (!cd)
+		goto err_put;
+	cd->stats = alloc_percpu(struct ccs_dev_stats);
+	if (!cd->stats)
+		goto err_free;
+	cd->dev = get_device(dev);
+	cd->by_api = by_api;
+	cd->prev_ops = dev->dma_ops;
+	/* The only write to @ops: the struct is fresh heap memory. */
+	memcpy((void *)&cd->ops, &ccs_shim_ops, sizeof(cd->ops));
+	if (!by_api) {
+		err = devm_add_action(dev, ccs_devres_detach, cd);
+		if (err)
+			goto err_dev;
+	}
+
+	set_dma_ops(dev, &cd->ops);
+	ccs_dev_need_sync(dev);
+	list_add_tail(&cd->node, &ccs_devs);
+	dev_info(dev, CCS_NAME ": attached (%s)\n", why);
+	return 0;
+
+err_dev:
+	put_device(dev);
+	free_percpu(cd->stats);
+err_free:
+	kfree(cd);
+err_put:
+	module_put(THIS_MODULE);
+	dev_warn(dev, CCS_NAME ": not attached: %d\n", err);
+	return err;
+}
+
+/* ---- bus notifier ---- */
+
+static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
+			  void *data)
+{
+	const struct ccs_match *why;
+	struct device *dev = data;
+	char desc[64];
+
+	/* enum bus_notifier_event values differ between kernels: use names */
+	if (action != BUS_NOTIFY_BIND_DRIVER || !dev->driver)
+		return NOTIFY_DONE;
+
+	mutex_lock(&ccs_attach_lock);
+	if (!ccs_find_dev(dev) &&
+	    ccs_policy_wants(dev, dev->driver->name, &why))
+		ccs_attach_locked(dev, false,
+				  ccs_match_desc(why, desc, sizeof(desc)));
+	mutex_unlock(&ccs_attach_lock);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block ccs_pci_nb = {
+	.notifier_call = ccs_bus_notify,
+};
+
+/* ---- exported API ---- */
+
+/**
+ * cc_swiotlb_attach() - bounce a device's DMA through cc_swiotlb
+ * @dev:	device with a DMA mask and no driver bound
+ *
+ * See include/cc_swiotlb.h.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cc_swiotlb_attach(struct device *dev)
+{
+	char why[64];
+	int err;
+
+	snprintf(why, sizeof(why), "explicit attach by %ps",
+		 __builtin_return_address(0));
+	/* device_lock() keeps a driver from binding while we look. */
+	device_lock(dev);
+	mutex_lock(&ccs_attach_lock);
+	if (dev->driver)
+		err = -EBUSY;
+	else
+		err = ccs_attach_locked(dev, true, why);
+	mutex_unlock(&ccs_attach_lock);
+	device_unlock(dev);
+	return err;
+}
+EXPORT_SYMBOL_GPL(cc_swiotlb_attach);
+
+/**
+ * cc_swiotlb_detach() - give a device back its previous dma_map_ops
+ * @dev:	device attached with cc_swiotlb_attach()
+ *
+ * See include/cc_swiotlb.h.
+ *
+ * Return: 0 or a negative errno.
+ */
+int cc_swiotlb_detach(struct device *dev)
+{
+	struct ccs_dev *cd;
+	int err;
+
+	device_lock(dev);
+	mutex_lock(&ccs_attach_lock);
+	cd = ccs_find_dev(dev);
+	if (!cd)
+		err = -ENOENT;
+	else if (dev->driver || !cd->by_api)
+		err = -EBUSY;
+	else
+		err = ccs_detach_locked(cd, false, "explicit detach");
+	mutex_unlock(&ccs_attach_lock);
+	device_unlock(dev);
+	return err;
+}
+EXPORT_SYMBOL_GPL(cc_swiotlb_detach);
+
+/* ---- debugfs: cc_swiotlb/devices ---- */
+
+/*
+ * One line per attached device:
+ *   DEVICE driver=NAME how=bind|api|leaked maps=N unmaps=N outstanding=N
+ *   bytes=N exhausted=N errors=N fallbacks=N syncs=N coherent_allocs=N
+ *   coherent_frees=N coherent_bytes=N
+ */
+static int ccs_devices_show(struct seq_file *m, void *v)
+{
+	struct ccs_dev_stats s;
+	struct ccs_dev *cd;
+
+	mutex_lock(&ccs_attach_lock);
+	list_for_each_entry(cd, &ccs_devs, node) {
+		ccs_dev_stats_sum(cd, &s);
+		seq_printf(m, "%s driver=%s how=%s maps=%llu unmaps=%llu outstanding=%lld bytes=%llu exhausted=%llu errors=%llu fallbacks=%llu syncs=%llu coherent_allocs=%llu coherent_frees=%llu coherent_bytes=%llu\n",
+			   dev_name(cd->dev),
+			   cd->dev->driver ? cd->dev->driver->name : "-",
+			   cd->leaked ? "leaked" : cd->by_api ? "api" : "bind",
+			   s.maps, s.unmaps, (s64)(s.maps - s.unmaps), s.bytes,
+			   s.exhausted, s.errors, s.fallbacks, s.syncs,
+			   s.coherent_allocs, s.coherent_frees,
+			   s.coherent_bytes);
+	}
+	mutex_unlock(&ccs_attach_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ccs_devices);
+
+/* ---- init/exit ---- */
+
+static int ccs_note_bound(struct device *dev, void *data)
+{
+	const struct ccs_match *why;
+	const char *drv;
+
+	device_lock(dev);
+	drv = dev->driver ? dev->driver->name : NULL;
+	mutex_lock(&ccs_attach_lock);
+	if (drv && ccs_policy_wants(dev, drv, &why))
+		dev_info(dev, CCS_NAME ": not attached: already bound to %s when the module loaded (cc-swiotlb-ctl attach %s rebinds it)\n",
+			 drv, dev_name(dev));
+	mutex_unlock(&ccs_attach_lock);
+	device_unlock(dev);
+	return 0;
+}
+
+/**
+ * ccs_attach_init() - start attaching devices according to attach=
+ *
+ * Called last in module init, once the pool can serve mappings.
+ * Return: 0 or a negative errno.
+ */
+int ccs_attach_init(void)
+{
+	int err;
+
+	ccs_coco = cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
+	mutex_lock(&ccs_attach_lock);
+	if (ccs_coco)
+		pr_info("attach=%s: attaching matching PCI devices when their driver binds\n",
+			ccs_policy.text);
+	else
+		pr_info("not a confidential guest: attaching only devices named by attach= (attach=%s)\n",
+			ccs_policy.text);
+	mutex_unlock(&ccs_attach_lock);
+
+	bus_for_each_dev(&pci_bus_type, NULL, NULL, ccs_note_bound);
+
+	err = bus_register_notifier(&pci_bus_type, &ccs_pci_nb);
+	if (err)
+		return err;
+	ccs_notifier_registered = true;
+
+	if (ccs_debugfs_root)
+		ccs_devices_file = debugfs_create_file("devices", 0400,
+						       ccs_debugfs_root, NULL,
+						       &ccs_devices_fops);
+	return 0;
+}
+
+/**
+ * ccs_attach_exit() - stop attaching; called first in module exit
+ *
+ * Every attached device holds a module reference, so normally none is left;
+ * a forced unload detaches the rest.
+ */
+void ccs_attach_exit(void)
+{
+	struct ccs_dev *cd, *tmp;
+
+	if (ccs_notifier_registered)
+		bus_unregister_notifier(&pci_bus_type, &ccs_pci_nb);
+	ccs_notifier_registered = false;
+	debugfs_remove(ccs_devices_file);
+	ccs_devices_file = NULL;
+
+	/* Large coherent frees from atomic context may still be in flight. */
+	ccs_shim_flush();
+
+	mutex_lock(&ccs_attach_lock);
+	list_for_each_entry_safe(cd, tmp, &ccs_devs, node) {
+		pr_err("%s still attached at a forced unload\n",
+		       dev_name(cd->dev));
+		if (!cd->by_api && !cd->leaked)
+			devm_remove_action(cd->dev, ccs_devres_detach, cd);
+		set_dma_ops(cd->dev, cd->prev_ops);
+		list_del(&cd->node);
+		put_device(cd->dev);
+		free_percpu(cd->stats);
+		kfree(cd);
+	}
+	mutex_unlock(&ccs_attach_lock);
+}

@@ -1,0 +1,515 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * In-guest test of cc_swiotlb's DMA API semantics.
+ *
+ * Creates a platform device with no driver, attaches it with
+ * cc_swiotlb_attach() and drives the DMA API on it, playing the device by
+ * reading and writing the bounce slots through their kernel addresses
+ * (phys_to_virt(dma_to_phys(dma))).  Every check prints "ok: ..." or
+ * "FAIL: ..."; the module's init returns 0 only if all passed, so insmod
+ * fails otherwise.
+ *
+ * Parameters:
+ *   bound_dev=NAME	a PCI device with a driver bound: cc_swiotlb_attach()
+ *			must refuse it with -EBUSY
+ *   exhaust=0|1	run the pool exhaustion and sg unwind test (default 1;
+ *			load cc_swiotlb with a small max_pool_mb)
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/platform_device.h>
+#include <linux/pci.h>
+#include <linux/dma-mapping.h>
+#include <linux/dma-direct.h>
+#include <linux/scatterlist.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
+#include <linux/delay.h>
+#include <linux/string.h>
+#include <cc_swiotlb.h>
+
+static char *bound_dev;
+module_param(bound_dev, charp, 0444);
+MODULE_PARM_DESC(bound_dev, "PCI device with a driver bound (attach must say -EBUSY)");
+static bool exhaust = true;
+module_param(exhaust, bool, 0444);
+MODULE_PARM_DESC(exhaust, "Run the pool exhaustion / sg unwind test");
+
+#define BUF_ORDER	8		/* 1 MiB of original buffer */
+#define BUF_SIZE	(PAGE_SIZE << BUF_ORDER)
+#define MAX_HANDLES	65536
+
+static struct device *dev;
+static u8 *buf;
+static int passes, fails;
+
+static __printf(2, 3) void check(bool ok, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	if (ok) {
+		passes++;
+		pr_info("ok: %pV\n", &vaf);
+	} else {
+		fails++;
+		pr_err("FAIL: %pV\n", &vaf);
+	}
+	va_end(args);
+}
+
+/* The device's view of a mapping: the bounce slot. */
+static u8 *slot_of(dma_addr_t dma)
+{
+	return phys_to_virt(dma_to_phys(dev, dma));
+}
+
+static bool all_are(const u8 *p, size_t len, u8 v)
+{
+	return !memchr_inv(p, v, len);
+}
+
+static void test_bounce_in(void)
+{
+	dma_addr_t dma;
+	u8 *s;
+
+	/* Leave recognisable garbage in the slot the next map will reuse. */
+	memset(buf, 0xc3, 4096);
+	dma = dma_map_single(dev, buf, 4096, DMA_TO_DEVICE);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map 4 KiB TO_DEVICE");
+		return;
+	}
+	check(all_are(slot_of(dma), 4096, 0xc3) && slot_of(dma) != buf,
+	      "TO_DEVICE map copies the original into a separate bounce slot");
+	memset(slot_of(dma), 0x99, 4096);
+	dma_unmap_single(dev, dma, 4096, DMA_TO_DEVICE);
+	check(all_are(buf, 4096, 0xc3),
+	      "TO_DEVICE unmap does not copy back device writes");
+
+	memset(buf, 0xa5, 4096);
+	dma = dma_map_single(dev, buf, 4096, DMA_FROM_DEVICE);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map 4 KiB FROM_DEVICE");
+		return;
+	}
+	s = slot_of(dma);
+	check(all_are(s, 4096, 0xa5),
+	      "FROM_DEVICE map copies the original in (no stale slot data)");
+	memset(s, 0x5a, 1000);		/* a short device write */
+	dma_unmap_single(dev, dma, 4096, DMA_FROM_DEVICE);
+	check(all_are(buf, 1000, 0x5a) && all_are(buf + 1000, 3096, 0xa5),
+	      "FROM_DEVICE short write: written part copied back, rest unchanged");
+
+	/* Odd size and offset */
+	memset(buf, 0x17, 8192);
+	dma = dma_map_single(dev, buf + 333, 777, DMA_BIDIRECTIONAL);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map 777 bytes at offset 333");
+		return;
+	}
+	memset(slot_of(dma), 0x71, 777);
+	dma_unmap_single(dev, dma, 777, DMA_BIDIRECTIONAL);
+	check(all_are(buf, 333, 0x17) && all_are(buf + 333, 777, 0x71) &&
+	      all_are(buf + 1110, 8192 - 1110, 0x17),
+	      "BIDIRECTIONAL 777 bytes at offset 333: exactly that range copied back");
+}
+
+static void test_min_align(void)
+{
+	static const size_t offs[] = { 0, 0x200, 0x234, 0xffc, 0x1001 };
+	static const size_t sizes[] = { 1, 512, 3000, 4096, 65536 };
+	size_t max, i, j;
+	int bad = 0;
+	dma_addr_t dma;
+
+	dma_set_min_align_mask(dev, 0xfff);
+	for (i = 0; i < ARRAY_SIZE(offs); i++) {
+		for (j = 0; j < ARRAY_SIZE(sizes); j++) {
+			u8 *orig = buf + offs[i];
+
+			memset(orig, (u8)(i * 16 + j), sizes[j]);
+			dma = dma_map_single(dev, orig, sizes[j],
+					     DMA_BIDIRECTIONAL);
+			if (dma_mapping_error(dev, dma)) {
+				pr_err("min_align: map %zu at %#zx failed\n",
+				       sizes[j], offs[i]);
+				bad++;
+				continue;
+			}
+			if ((dma & 0xfff) != (virt_to_phys(orig) & 0xfff) ||
+			    !all_are(slot_of(dma), sizes[j], (u8)(i * 16 + j))) {
+				pr_err("min_align: %zu at %#zx -> %pad\n",
+				       sizes[j], offs[i], &dma);
+				bad++;
+			}
+			dma_unmap_single(dev, dma, sizes[j],
+					 DMA_BIDIRECTIONAL);
+		}
+	}
+	check(!bad, "min_align_mask 0xfff: low 12 bits of 25 mappings preserved, data bounced");
+
+	max = dma_max_mapping_size(dev);
+	check(max == SZ_512K - SZ_4K,
+	      "dma_max_mapping_size() with min_align_mask 0xfff is 508 KiB (%zu)",
+	      max);
+	dma = dma_map_single(dev, buf + 0xfff, max, DMA_TO_DEVICE);
+	check(!dma_mapping_error(dev, dma) && (dma & 0xfff) == 0xfff,
+	      "a max-size mapping at the worst offset (0xfff) succeeds");
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, max, DMA_TO_DEVICE);
+	dma = dma_map_single(dev, buf + 0x200, SZ_512K, DMA_TO_DEVICE);
+	check(dma_mapping_error(dev, dma),
+	      "512 KiB at offset 0x200 (needs more than a slot) is refused");
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, SZ_512K, DMA_TO_DEVICE);
+	dma_set_min_align_mask(dev, 0);
+}
+
+static void test_skip_cpu_sync(void)
+{
+	dma_addr_t dma;
+
+	memset(buf, 0x11, 4096);
+	dma = dma_map_single_attrs(dev, buf, 4096, DMA_FROM_DEVICE,
+				   DMA_ATTR_SKIP_CPU_SYNC);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map with SKIP_CPU_SYNC");
+		return;
+	}
+	check(all_are(slot_of(dma), 4096, 0x11),
+	      "map with SKIP_CPU_SYNC still bounces the original in (as swiotlb)");
+	memset(slot_of(dma), 0x22, 4096);
+	dma_unmap_single_attrs(dev, dma, 4096, DMA_FROM_DEVICE,
+			       DMA_ATTR_SKIP_CPU_SYNC);
+	check(all_are(buf, 4096, 0x11),
+	      "unmap with SKIP_CPU_SYNC does not copy back");
+
+	dma = dma_map_single_attrs(dev, buf, 4096, DMA_BIDIRECTIONAL,
+				   DMA_ATTR_SKIP_CPU_SYNC);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map BIDIRECTIONAL with SKIP_CPU_SYNC");
+		return;
+	}
+	memset(slot_of(dma), 0x33, 4096);
+	dma_sync_single_for_cpu(dev, dma, 4096, DMA_BIDIRECTIONAL);
+	check(all_are(buf, 4096, 0x33),
+	      "explicit sync_for_cpu copies back under SKIP_CPU_SYNC");
+	memset(slot_of(dma), 0x44, 4096);
+	dma_unmap_single_attrs(dev, dma, 4096, DMA_BIDIRECTIONAL,
+			       DMA_ATTR_SKIP_CPU_SYNC);
+	check(all_are(buf, 4096, 0x33),
+	      "... and the SKIP_CPU_SYNC unmap after it does not");
+}
+
+static void test_partial_sync(void)
+{
+	dma_addr_t dma;
+	u8 *s;
+
+	memset(buf, 0x01, 8192);
+	dma = dma_map_single(dev, buf, 8192, DMA_BIDIRECTIONAL);
+	if (dma_mapping_error(dev, dma)) {
+		check(false, "map 8 KiB BIDIRECTIONAL");
+		return;
+	}
+	s = slot_of(dma);
+	memset(s, 0xee, 8192);
+	dma_sync_single_for_cpu(dev, dma + 1000, 500, DMA_BIDIRECTIONAL);
+	check(all_are(buf, 1000, 0x01) && all_are(buf + 1000, 500, 0xee) &&
+	      all_are(buf + 1500, 8192 - 1500, 0x01),
+	      "sync_for_cpu(dma + 1000, 500) copies exactly that range");
+	dma_sync_single_range_for_cpu(dev, dma, 3000, 100, DMA_BIDIRECTIONAL);
+	check(all_are(buf + 1500, 1500, 0x01) && all_are(buf + 3000, 100, 0xee) &&
+	      all_are(buf + 3100, 8192 - 3100, 0x01),
+	      "sync_single_range_for_cpu(dma, 3000, 100) copies exactly that range");
+	memset(buf + 5000, 0x77, 100);
+	dma_sync_single_for_device(dev, dma + 5000, 100, DMA_BIDIRECTIONAL);
+	check(all_are(s + 4900, 100, 0xee) && all_are(s + 5000, 100, 0x77) &&
+	      all_are(s + 5100, 100, 0xee),
+	      "sync_for_device(dma + 5000, 100) copies exactly that range in");
+	/* A sync running past the mapping is refused, not half done. */
+	dma_sync_single_for_cpu(dev, dma + 8000, 500, DMA_BIDIRECTIONAL);
+	check(all_are(buf + 8000, 192, 0x01),
+	      "a sync running past the end of the mapping copies nothing");
+	dma_unmap_single(dev, dma, 8192, DMA_BIDIRECTIONAL);
+	check(all_are(buf + 5000, 100, 0x77) && all_are(buf, 1000, 0xee),
+	      "unmap copies back the whole mapping");
+}
+
+static void test_sg(void)
+{
+	static const unsigned int off[] = { 0, 8192, 20000, 70000 };
+	static const unsigned int len[] = { 4096, 5000, 512, 65536 };
+	struct scatterlist *sg;
+	struct sg_table sgt;
+	bool ok = true;
+	int i, ret;
+
+	if (sg_alloc_table(&sgt, ARRAY_SIZE(off), GFP_KERNEL)) {
+		check(false, "sg_alloc_table");
+		return;
+	}
+	memset(buf, 0x3c, 200000);
+	for_each_sgtable_sg(&sgt, sg, i)
+		sg_set_buf(sg, buf + off[i], len[i]);
+	ret = dma_map_sgtable(dev, &sgt, DMA_BIDIRECTIONAL, 0);
+	check(!ret && sgt.nents == ARRAY_SIZE(off),
+	      "map a 4-entry sg table (ret %d, nents %u)", ret, sgt.nents);
+	if (ret)
+		goto out;
+	for_each_sgtable_dma_sg(&sgt, sg, i) {
+		ok &= all_are(slot_of(sg_dma_address(sg)), sg_dma_len(sg), 0x3c);
+		memset(slot_of(sg_dma_address(sg)), 0xc3, sg_dma_len(sg));
+	}
+	check(ok, "every sg entry bounced in");
+	dma_sync_sgtable_for_cpu(dev, &sgt, DMA_BIDIRECTIONAL);
+	ok = true;
+	for (i = 0; i < ARRAY_SIZE(off); i++)
+		ok &= all_are(buf + off[i], len[i], 0xc3);
+	check(ok && all_are(buf + 4096, 4096, 0x3c),
+	      "sync_sgtable_for_cpu copies every entry back, nothing else");
+	dma_unmap_sgtable(dev, &sgt, DMA_BIDIRECTIONAL, 0);
+out:
+	sg_free_table(&sgt);
+}
+
+static void test_oversize(void)
+{
+	struct sg_table sgt;
+	dma_addr_t dma;
+	int ret;
+
+	dma = dma_map_single(dev, buf, SZ_1M, DMA_TO_DEVICE);
+	check(dma_mapping_error(dev, dma), "a 1 MiB dma_map_single is refused");
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, SZ_1M, DMA_TO_DEVICE);
+	dma = dma_map_single(dev, buf, SZ_512K + 1, DMA_TO_DEVICE);
+	check(dma_mapping_error(dev, dma), "a 512 KiB + 1 mapping is refused");
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, SZ_512K + 1, DMA_TO_DEVICE);
+
+	if (sg_alloc_table(&sgt, 2, GFP_KERNEL))
+		return;
+	sg_set_buf(sgt.sgl, buf, 4096);
+	sg_set_buf(sg_next(sgt.sgl), buf + SZ_64K, SZ_512K + SZ_4K);
+	ret = dma_map_sgtable(dev, &sgt, DMA_TO_DEVICE, 0);
+	check(ret == -EINVAL,
+	      "an sg table with an oversize entry fails with -EINVAL (%d)", ret);
+	if (!ret)
+		dma_unmap_sgtable(dev, &sgt, DMA_TO_DEVICE, 0);
+	sg_free_table(&sgt);
+}
+
+static void test_coherent(void)
+{
+	static const size_t sizes[] = { 100, 4096, 16384, 65536, SZ_512K,
+					SZ_1M, SZ_2M };
+	struct sg_table sgt;
+	struct page *page;
+	dma_addr_t dma;
+	size_t i;
+	void *p;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t align = PAGE_SIZE << get_order(sizes[i]);
+		int round;
+
+		for (round = 0; round < 2; round++) {
+			p = dma_alloc_coherent(dev, sizes[i], &dma, GFP_KERNEL);
+			if (!p) {
+				check(false, "dma_alloc_coherent(%zu)", sizes[i]);
+				break;
+			}
+			check(all_are(p, sizes[i], 0) && !(dma & (align - 1)) &&
+			      slot_of(dma) == p,
+			      "coherent %zu bytes (round %d): zeroed, %zu-aligned, dma matches cpu address",
+			      sizes[i], round, align);
+			memset(p, 0xff, sizes[i]);
+			dma_free_coherent(dev, sizes[i], p, dma);
+		}
+	}
+
+	/* The pool serves atomic callers without converting anything. */
+	p = dma_alloc_coherent(dev, 4096, &dma, GFP_ATOMIC);
+	check(p && all_are(p, 4096, 0), "GFP_ATOMIC coherent 4 KiB from the pool");
+	if (p) {
+		check(!dma_get_sgtable(dev, &sgt, p, dma, 4096) &&
+		      sg_page(sgt.sgl) == virt_to_page(p),
+		      "dma_get_sgtable on coherent memory");
+		sg_free_table(&sgt);
+		dma_free_coherent(dev, 4096, p, dma);
+	}
+
+	page = dma_alloc_pages(dev, 8192, &dma, DMA_BIDIRECTIONAL, GFP_KERNEL);
+	check(page && slot_of(dma) == page_address(page) &&
+	      all_are(page_address(page), 8192, 0),
+	      "dma_alloc_pages 8 KiB: shared, zeroed");
+	if (page) {
+		memset(page_address(page), 0x42, 8192);
+		dma_sync_single_for_device(dev, dma, 8192, DMA_BIDIRECTIONAL);
+		dma_sync_single_for_cpu(dev, dma, 8192, DMA_BIDIRECTIONAL);
+		check(all_are(page_address(page), 8192, 0x42),
+		      "syncs on dma_alloc_pages memory leave it alone");
+		dma_free_pages(dev, 8192, page, dma, DMA_BIDIRECTIONAL);
+	}
+
+	dma = dma_map_resource(dev, 0xfe000000, 4096, DMA_BIDIRECTIONAL, 0);
+	check(dma == 0xfe000000, "map_resource returns the MMIO address unbounced");
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_resource(dev, dma, 4096, DMA_BIDIRECTIONAL, 0);
+}
+
+/*
+ * Take every slot that can hold 4 KiB (waiting for kccd to fill the pool up
+ * to max_pool_mb), then give back three and map an 8-entry sg list: it must
+ * fail with -ENOMEM and give the three back, which three single maps then
+ * prove.
+ */
+static void test_exhaustion(void)
+{
+	struct sg_table sgt;
+	struct scatterlist *sg;
+	dma_addr_t *h, dma;
+	int n = 0, misses = 0, i, ret, got;
+
+	h = kvmalloc_array(MAX_HANDLES, sizeof(*h), GFP_KERNEL);
+	if (!h || sg_alloc_table(&sgt, 8, GFP_KERNEL)) {
+		kvfree(h);
+		check(false, "exhaustion test setup");
+		return;
+	}
+	while (n < MAX_HANDLES && misses < 50) {
+		dma = dma_map_single_attrs(dev, buf, 4096, DMA_TO_DEVICE,
+					   DMA_ATTR_NO_WARN);
+		if (dma_mapping_error(dev, dma)) {
+			misses++;
+			msleep(20);	/* kccd refills up to the cap */
+			continue;
+		}
+		misses = 0;
+		h[n++] = dma;
+	}
+	check(n < MAX_HANDLES && n > 3,
+	      "pool exhausted after %d 4 KiB mappings (map_single returned an error, no crash)",
+	      n);
+	if (n <= 3 || n >= MAX_HANDLES)
+		goto out;
+
+	for_each_sgtable_sg(&sgt, sg, i)
+		sg_set_buf(sg, buf + i * 8192, 4096);
+
+	/* One CPU, so the three slots stay in this CPU's magazine. */
+	get_cpu();
+	for (i = 0; i < 3; i++)
+		dma_unmap_single(dev, h[--n], 4096, DMA_TO_DEVICE);
+	ret = dma_map_sgtable(dev, &sgt, DMA_TO_DEVICE, DMA_ATTR_NO_WARN);
+	for (got = 0; got < 4; got++) {
+		dma = dma_map_single_attrs(dev, buf, 4096, DMA_TO_DEVICE,
+					   DMA_ATTR_NO_WARN);
+		if (dma_mapping_error(dev, dma))
+			break;
+		h[n++] = dma;
+	}
+	put_cpu();
+	check(ret == -ENOMEM, "8-entry sg on an exhausted pool fails with -ENOMEM (%d)",
+	      ret);
+	if (!ret)
+		dma_unmap_sgtable(dev, &sgt, DMA_TO_DEVICE, 0);
+	check(got == 3,
+	      "the failed sg map unwound: the 3 slots it had taken map again (%d)",
+	      got);
+out:
+	while (n)
+		dma_unmap_single(dev, h[--n], 4096, DMA_TO_DEVICE);
+	sg_free_table(&sgt);
+	kvfree(h);
+}
+
+static void test_attach_api(void)
+{
+	struct device *pci;
+	dma_addr_t dma;
+	int ret;
+
+	check(cc_swiotlb_attach(dev) == -EEXIST, "attaching twice says -EEXIST");
+	if (bound_dev) {
+		pci = bus_find_device_by_name(&pci_bus_type, NULL, bound_dev);
+		if (pci) {
+			ret = cc_swiotlb_attach(pci);
+			check(ret == -EBUSY,
+			      "cc_swiotlb_attach(%s), which has a driver, says -EBUSY (%d)",
+			      bound_dev, ret);
+			if (!ret)
+				cc_swiotlb_detach(pci);
+			put_device(pci);
+		} else {
+			check(false, "no PCI device %s", bound_dev);
+		}
+	}
+	dma = dma_map_single(dev, buf, 4096, DMA_TO_DEVICE);
+	ret = cc_swiotlb_detach(dev);
+	check(ret == -EBUSY, "detach with a mapping outstanding says -EBUSY (%d)",
+	      ret);
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, 4096, DMA_TO_DEVICE);
+}
+
+static int __init ccs_semantics_init(void)
+{
+	struct platform_device_info info = {
+		.name = "ccs_semantics",
+		.id = PLATFORM_DEVID_NONE,
+		.dma_mask = DMA_BIT_MASK(64),
+	};
+	struct platform_device *pdev;
+	int ret;
+
+	buf = (u8 *)__get_free_pages(GFP_KERNEL, BUF_ORDER);
+	if (!buf)
+		return -ENOMEM;
+	pdev = platform_device_register_full(&info);
+	if (IS_ERR(pdev)) {
+		free_pages((unsigned long)buf, BUF_ORDER);
+		return PTR_ERR(pdev);
+	}
+	dev = &pdev->dev;
+
+	ret = cc_swiotlb_attach(dev);
+	check(!ret, "cc_swiotlb_attach(%s) (%d)", dev_name(dev), ret);
+	if (!ret) {
+		test_bounce_in();
+		test_min_align();
+		test_skip_cpu_sync();
+		test_partial_sync();
+		test_sg();
+		test_oversize();
+		test_coherent();
+		test_attach_api();
+		if (exhaust)
+			test_exhaustion();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach() with nothing outstanding (%d)",
+		      ret);
+	}
+
+	platform_device_unregister(pdev);
+	free_pages((unsigned long)buf, BUF_ORDER);
+	pr_info("%d passed, %d failed\n", passes, fails);
+	return fails ? -EINVAL : 0;
+}
+
+static void __exit ccs_semantics_exit(void)
+{
+}
+
+module_init(ccs_semantics_init);
+module_exit(ccs_semantics_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("cc_swiotlb DMA API semantics test");
