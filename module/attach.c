@@ -49,6 +49,7 @@
 #include <linux/percpu.h>
 #include <cc_swiotlb.h>
 #include "internal.h"
+#include <trace/events/cc_swiotlb.h>
 
 #define CCS_MAX_MATCH		32
 #define CCS_POLICY_LEN		512
@@ -357,6 +358,7 @@ static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
 		return -EBUSY;
 
 	set_dma_ops(cd->dev, cd->prev_ops);
+	trace_cc_swiotlb_detach(cd->dev, maps + coherent);
 	if (maps || coherent) {
 		cd->leaked = true;
 		dev_warn(cd->dev, "cc_swiotlb: detached (%s) with %llu mappings and %llu coherent allocations outstanding: driver bug; their memory stays allocated and cc_swiotlb stays loaded\n",
@@ -436,6 +438,7 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 	set_dma_ops(dev, &cd->ops);
 	ccs_dev_need_sync(dev);
 	list_add_tail(&cd->node, &ccs_devs);
+	trace_cc_swiotlb_attach(dev, 0);
 	dev_info(dev, CCS_NAME ": attached (%s)\n", why);
 	return 0;
 

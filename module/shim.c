@@ -35,6 +35,7 @@
 #include <linux/workqueue.h>
 #include <linux/spinlock.h>
 #include "internal.h"
+#include <trace/events/cc_swiotlb.h>
 
 static inline struct ccs_dev *ccs_dev_of(struct device *dev)
 {
@@ -109,6 +110,7 @@ static bool ccs_reachable(struct device *dev, dma_addr_t dma, size_t size,
  */
 static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 			       phys_addr_t orig, size_t size,
+			       enum dma_data_direction dir,
 			       unsigned long attrs, int *err)
 {
 	unsigned int min_align_mask = dma_get_min_align_mask(dev);
@@ -117,8 +119,11 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 	dma_addr_t dma;
 	int cls = -EINVAL;
 
-	if (unlikely(!size)) {
-		dev_warn_ratelimited(dev, CCS_NAME ": zero-length mapping refused\n");
+	if (unlikely(!size || !valid_dma_direction(dir))) {
+		dev_warn_ratelimited(dev, CCS_NAME ": mapping of %zu bytes, direction %d refused\n",
+				     size, dir);
+		trace_cc_swiotlb_map_fail(dev, size, 0, size ? CCS_FAIL_BAD_DIR :
+					  CCS_FAIL_ZERO_LENGTH);
 		this_cpu_inc(cd->stats->errors);
 		*err = -EINVAL;
 		return DMA_MAPPING_ERROR;
@@ -132,6 +137,8 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 			dev_warn_ratelimited(dev, CCS_NAME ": mapping of %zu bytes (min_align_mask %#x) is larger than any slot (max %zu)\n",
 					     size, min_align_mask,
 					     dma_max_mapping_size(dev));
+			trace_cc_swiotlb_map_fail(dev, size, 0,
+						  CCS_FAIL_OVERSIZE);
 			this_cpu_inc(cd->stats->errors);
 			*err = -EINVAL;
 			return DMA_MAPPING_ERROR;
@@ -143,6 +150,9 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 		 * would be the real problem.
 		 */
 		this_cpu_inc(cd->stats->exhausted);
+		trace_cc_swiotlb_map_fail(dev, size,
+					  ccs_class_slot_size(ccs_pool, cls),
+					  CCS_FAIL_EXHAUSTED);
 		ccs_kccd_note_exhaustion(cls);
 		ccs_kccd_kick(cls);
 		*err = -ENOMEM;
@@ -156,6 +166,7 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 				     &dma, size, *dev->dma_mask,
 				     dev->bus_dma_limit);
 		ccs_slot_free(ccs_pool, slot);
+		trace_cc_swiotlb_map_fail(dev, size, 0, CCS_FAIL_UNREACHABLE);
 		this_cpu_inc(cd->stats->errors);
 		*err = -EIO;
 		return DMA_MAPPING_ERROR;
@@ -168,8 +179,16 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 	 */
 	memcpy(ccs_slot_vaddr(slot), phys_to_virt(orig), size);
 
-	if (fallback)
+	if (fallback) {
 		this_cpu_inc(cd->stats->fallbacks);
+		trace_cc_swiotlb_fallback(dev, size,
+					  ccs_class_slot_size(ccs_pool, cls),
+					  ccs_class_slot_size(ccs_pool,
+							      ccs_slot_class(slot)));
+	}
+	trace_cc_swiotlb_map(dev, dma, orig, size,
+			     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
+			     dir);
 	this_cpu_inc(cd->stats->maps);
 	this_cpu_add(cd->stats->bytes, size);
 	return dma;
@@ -219,6 +238,9 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 		memcpy(phys_to_virt(slot->orig), ccs_slot_vaddr(slot),
 		       slot->size);
 
+	trace_cc_swiotlb_unmap(dev, dma, slot->orig, slot->size,
+			       ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
+			       dir);
 	ccs_slot_free(ccs_pool, slot);
 	this_cpu_inc(cd->stats->unmaps);
 }
@@ -248,12 +270,14 @@ static void ccs_sync(struct device *dev, dma_addr_t dma, size_t size,
 		if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL) {
 			memcpy(phys_to_virt(slot->orig + off),
 			       ccs_slot_vaddr(slot) + off, size);
+			trace_cc_swiotlb_sync(dev, dma, size, dir, true);
 			this_cpu_inc(cd->stats->syncs);
 		}
 	} else {
 		if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL) {
 			memcpy(ccs_slot_vaddr(slot) + off,
 			       phys_to_virt(slot->orig + off), size);
+			trace_cc_swiotlb_sync(dev, dma, size, dir, false);
 			this_cpu_inc(cd->stats->syncs);
 		}
 	}
@@ -272,7 +296,7 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
 	int err;
 
 	return ccs_map_phys(ccs_dev_of(dev), dev, page_to_phys(page) + offset,
-			    size, attrs, &err);
+			    size, dir, attrs, &err);
 }
 
 static void ccs_unmap_page(struct device *dev, dma_addr_t dma, size_t size,
@@ -308,7 +332,7 @@ static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 
 	for_each_sg(sgl, sg, nents, i) {
 		dma_addr_t dma = ccs_map_phys(cd, dev, sg_phys(sg), sg->length,
-					      attrs, &err);
+					      dir, attrs, &err);
 
 		if (unlikely(dma == DMA_MAPPING_ERROR))
 			goto unwind;

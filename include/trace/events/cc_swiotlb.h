@@ -16,12 +16,23 @@
 #include "compat.h"
 
 /* Why a mapping failed: map_fail's "reason" field. */
-#ifndef CCS_FAIL_EXHAUSTED
-#define CCS_FAIL_EXHAUSTED	1	/* class and every larger one empty */
-#define CCS_FAIL_OVERSIZE	2	/* larger than the largest class */
-#define CCS_FAIL_BAD_DIR	3	/* invalid DMA direction */
-#define CCS_FAIL_UNREACHABLE	4	/* pool memory beyond the DMA mask */
+#ifndef _CCS_MAP_FAIL_REASON
+#define _CCS_MAP_FAIL_REASON
+enum ccs_map_fail_reason {
+	CCS_FAIL_EXHAUSTED = 1,		/* class and every larger one empty */
+	CCS_FAIL_OVERSIZE,		/* larger than the largest class */
+	CCS_FAIL_BAD_DIR,		/* invalid DMA direction */
+	CCS_FAIL_UNREACHABLE,		/* pool memory beyond the DMA mask */
+	CCS_FAIL_ZERO_LENGTH,		/* a zero-length mapping */
+};
 #endif
+
+/* Tell the tracing core the values so tools print names, not numbers. */
+TRACE_DEFINE_ENUM(CCS_FAIL_EXHAUSTED);
+TRACE_DEFINE_ENUM(CCS_FAIL_OVERSIZE);
+TRACE_DEFINE_ENUM(CCS_FAIL_BAD_DIR);
+TRACE_DEFINE_ENUM(CCS_FAIL_UNREACHABLE);
+TRACE_DEFINE_ENUM(CCS_FAIL_ZERO_LENGTH);
 
 DECLARE_EVENT_CLASS(cc_swiotlb_bounce,
 	TP_PROTO(struct device *dev, dma_addr_t dev_addr, phys_addr_t orig,
@@ -111,7 +122,8 @@ TRACE_EVENT(cc_swiotlb_map_fail,
 				   { CCS_FAIL_EXHAUSTED, "exhausted" },
 				   { CCS_FAIL_OVERSIZE, "oversize" },
 				   { CCS_FAIL_BAD_DIR, "bad_direction" },
-				   { CCS_FAIL_UNREACHABLE, "unreachable" }))
+				   { CCS_FAIL_UNREACHABLE, "unreachable" },
+				   { CCS_FAIL_ZERO_LENGTH, "zero_length" }))
 );
 
 /* A mapping was served by a larger class because its own was empty. */
@@ -234,8 +246,12 @@ TRACE_EVENT(cc_swiotlb_watermark,
 
 #endif /* _TRACE_CC_SWIOTLB_H */
 
+/*
+ * Found through the module's -I include: a bare "." would pick up the API
+ * header include/cc_swiotlb.h of the same name first.
+ */
 #undef TRACE_INCLUDE_PATH
-#define TRACE_INCLUDE_PATH .
+#define TRACE_INCLUDE_PATH trace/events
 #undef TRACE_INCLUDE_FILE
 #define TRACE_INCLUDE_FILE cc_swiotlb
 #include <trace/define_trace.h>
