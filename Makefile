@@ -41,6 +41,9 @@ module:
 	@test -n "$(KVER)" -a -d "$(KDIR)" || { echo "no kernel build tree for KVER='$(KVER)' (make deps installs them)"; exit 1; }
 	@mkdir -p $(O_KO)
 	@cp -a -u Kbuild VERSION module include $(O_KO)/
+	@# drop sources that were removed or renamed since the last copy
+	@cd $(O_KO) && find module include -name '*.[ch]' | while read -r f; do \
+		[ -e "$(TOP)/$$f" ] || rm -f "$$f"; done
 	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) modules
 	@echo "built $(O_KO)/cc_swiotlb.ko for $(KVER)"
 

@@ -47,7 +47,7 @@
 #include <linux/string.h>
 #include <linux/ctype.h>
 #include <linux/percpu.h>
-#include <cc_swiotlb.h>
+#include <linux/cc_swiotlb.h>
 #include "internal.h"
 #include <trace/events/cc_swiotlb.h>
 
@@ -485,7 +485,7 @@ static struct notifier_block ccs_pci_nb = {
  * cc_swiotlb_attach() - bounce a device's DMA through cc_swiotlb
  * @dev:	device with a DMA mask and no driver bound
  *
- * See include/cc_swiotlb.h.
+ * See include/linux/cc_swiotlb.h.
  *
  * Return: 0 or a negative errno.
  */
@@ -513,7 +513,7 @@ EXPORT_SYMBOL_GPL(cc_swiotlb_attach);
  * cc_swiotlb_detach() - give a device back its previous dma_map_ops
  * @dev:	device attached with cc_swiotlb_attach()
  *
- * See include/cc_swiotlb.h.
+ * See include/linux/cc_swiotlb.h.
  *
  * Return: 0 or a negative errno.
  */

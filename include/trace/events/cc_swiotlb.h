@@ -246,12 +246,9 @@ TRACE_EVENT(cc_swiotlb_watermark,
 
 #endif /* _TRACE_CC_SWIOTLB_H */
 
-/*
- * Found through the module's -I include: a bare "." would pick up the API
- * header include/cc_swiotlb.h of the same name first.
- */
+/* Kbuild puts include/trace/events on trace.c's include path. */
 #undef TRACE_INCLUDE_PATH
-#define TRACE_INCLUDE_PATH trace/events
+#define TRACE_INCLUDE_PATH .
 #undef TRACE_INCLUDE_FILE
 #define TRACE_INCLUDE_FILE cc_swiotlb
 #include <trace/define_trace.h>

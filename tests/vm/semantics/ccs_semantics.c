@@ -27,7 +27,7 @@
 #include <linux/mm.h>
 #include <linux/delay.h>
 #include <linux/string.h>
-#include <cc_swiotlb.h>
+#include <linux/cc_swiotlb.h>
 
 static char *bound_dev;
 module_param(bound_dev, charp, 0444);

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * debugfs: /sys/kernel/debug/cc_swiotlb/ (root only)
+ *
+ *   stats		per-class table and totals, for humans
+ *   counters		"name value" per line, for scripts (names are an API:
+ *			add, never rename)
+ *   reset_hiwater	write 1: high-water marks := current use
+ *   pool_check		read: "ok", or the first broken pool invariant
+ *   leaked		chunks leaked after a failed conversion, never freed:
+ *			"pfn npages refcount" per line
+ *   test_hold		write "SIZE COUNT": hold COUNT slots of a SIZE-byte
+ *			mapping (waits for kccd up to 5 s when the class is
+ *			empty, as a device would requeue); write "0": release
+ *			them all; read: slots held
+ *   knobs (u32, read/write):
+ *     inject_decrypt_fail_every	every Nth set_memory_decrypted fails
+ *     inject_encrypt_fail_every	every Nth set_memory_encrypted fails
+ *     emulate_call_us			emulated cost per conversion call
+ *     emulate_page_ns			emulated cost per converted page
+ *     inject_highorder_fail		kccd's allocations above a class's
+ *					minimum chunk order fail
+ *     stall_kccd			kccd makes no progress while set
+ *
+ * Other files add their own files under ccs_debugfs_root, and lines to
+ * "counters" with ccs_debugfs_add_counters().
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/delay.h>
+#include <linux/jiffies.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "internal.h"
+
+#define CCS_MAX_COUNTER_FNS	8
+#define CCS_HOLD_MAX		65536
+#define CCS_HOLD_WAIT_MS	5000
+
+struct dentry *ccs_debugfs_root;
+
+static void (*ccs_counter_fns[CCS_MAX_COUNTER_FNS])(struct seq_file *m);
+static DEFINE_MUTEX(ccs_debugfs_lock);	/* counter fns, held slots */
+static struct ccs_slot **ccs_held;
+static unsigned int ccs_nheld;
+
+/**
+ * ccs_debugfs_add_counters() - add lines to the "counters" file
+ * @show:	prints "name value\n" lines with seq_printf(); called in
+ *		process context, may sleep; must stay valid until unload
+ *
+ * Return: 0, or -ENOSPC when all slots are taken.
+ */
+int ccs_debugfs_add_counters(void (*show)(struct seq_file *m))
+{
+	int i, ret = -ENOSPC;
+
+	mutex_lock(&ccs_debugfs_lock);
+	for (i = 0; i < CCS_MAX_COUNTER_FNS; i++) {
+		if (!ccs_counter_fns[i]) {
+			ccs_counter_fns[i] = show;
+			ret = 0;
+			break;
+		}
+	}
+	mutex_unlock(&ccs_debugfs_lock);
+	return ret;
+}
+
+static int ccs_stats_show(struct seq_file *m, void *v)
+{
+	int cls, nr = ccs_pool_nr_classes(ccs_pool);
+	struct ccs_convert_stats cs;
+	struct ccs_kccd_stats ks;
+
+	seq_printf(m, "%8s %6s %9s %8s %8s %8s %8s %8s %10s %10s %8s %8s %13s %13s %6s\n",
+		   "class", "chunks", "KiB", "total", "free", "in_use",
+		   "cached", "hiwater", "allocs", "frees", "fallback",
+		   "failures", "low:high", "cfg low:high", "exhst");
+	for (cls = 0; cls < nr; cls++) {
+		struct ccs_kccd_class_stats kc;
+		struct ccs_class_stats st;
+		char eff[24], cfg[24];
+
+		ccs_class_stats(ccs_pool, cls, &st);
+		ccs_kccd_get_class_stats(cls, &kc);
+		snprintf(eff, sizeof(eff), "%u:%u", kc.eff.low, kc.eff.high);
+		snprintf(cfg, sizeof(cfg), "%u:%u", kc.cfg.low, kc.cfg.high);
+		seq_printf(m, "%8u %6u %9llu %8llu %8llu %8llu %8llu %8llu %10llu %10llu %8llu %8llu %13s %13s %6llu\n",
+			   st.slot_size, st.chunks, st.bytes >> 10, st.total,
+			   st.free, st.in_use, st.cached, st.hiwater,
+			   st.allocs, st.frees, st.fallbacks, st.failures,
+			   eff, cfg, kc.exhaustions);
+	}
+
+	ccs_convert_get_stats(&cs);
+	ccs_kccd_get_stats(&ks);
+	seq_printf(m, "\nshared: %llu KiB held, cap %llu KiB\n",
+		   ccs_shared_bytes() >> 10, ccs_max_pool_bytes() >> 10);
+	seq_printf(m, "pages: %llu decrypted = %llu held + %llu re-encrypted + %llu leaked (%llu decrypt failed, %llu encrypt failed, %llu in use at unload)\n",
+		   cs.pages_decrypted, cs.pages_held, cs.pages_reencrypted,
+		   cs.pages_leaked, cs.pages_leaked_decrypt,
+		   cs.pages_leaked_encrypt, cs.pages_leaked_inuse);
+	seq_printf(m, "conversions: %llu decrypt + %llu encrypt calls, %llu us, %llu failed (%llu injected); by kccd %llu, at load/unload %llu, elsewhere %llu, refused in atomic context %llu\n",
+		   cs.decrypt_calls, cs.encrypt_calls,
+		   cs.convert_ns / NSEC_PER_USEC,
+		   cs.decrypt_failures + cs.encrypt_failures,
+		   cs.injected_failures, cs.calls_kccd, cs.calls_sync,
+		   cs.calls_other, cs.calls_refused_atomic);
+	seq_printf(m, "kccd: %llu passes, %llu kicks, %llu exhaustion events, %llu chunks added, %llu returned, %llu alloc failures, %llu order fallbacks, %llu cap hits, %llu backoffs, auto-tune %llu raises %llu decays\n",
+		   ks.passes, ks.kicks, ks.exhaustions, ks.refill_chunks,
+		   ks.reclaim_chunks, ks.alloc_failures, ks.order_fallbacks,
+		   ks.cap_hits, ks.backoffs, ks.autotune_raises,
+		   ks.autotune_decays);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ccs_stats);
+
+#define CCS_PUT(name, val) \
+	seq_printf(m, "%s %llu\n", name, (unsigned long long)(val))
+#define CCS_PUT_CLS(sz, name, val) \
+	seq_printf(m, "class%u_%s %llu\n", sz, name, (unsigned long long)(val))
+
+static int ccs_counters_show(struct seq_file *m, void *v)
+{
+	int i, cls, nr = ccs_pool_nr_classes(ccs_pool);
+	struct ccs_convert_stats cs;
+	struct ccs_kccd_stats ks;
+
+	ccs_convert_get_stats(&cs);
+	ccs_kccd_get_stats(&ks);
+	CCS_PUT("nr_classes", nr);
+	CCS_PUT("max_pool_bytes", ccs_max_pool_bytes());
+	CCS_PUT("shared_bytes", ccs_shared_bytes());
+	CCS_PUT("pages_decrypted", cs.pages_decrypted);
+	CCS_PUT("pages_held", cs.pages_held);
+	CCS_PUT("pages_reencrypted", cs.pages_reencrypted);
+	CCS_PUT("pages_leaked", cs.pages_leaked);
+	CCS_PUT("pages_leaked_decrypt", cs.pages_leaked_decrypt);
+	CCS_PUT("pages_leaked_encrypt", cs.pages_leaked_encrypt);
+	CCS_PUT("pages_leaked_inuse", cs.pages_leaked_inuse);
+	CCS_PUT("decrypt_calls", cs.decrypt_calls);
+	CCS_PUT("encrypt_calls", cs.encrypt_calls);
+	CCS_PUT("decrypt_failures", cs.decrypt_failures);
+	CCS_PUT("encrypt_failures", cs.encrypt_failures);
+	CCS_PUT("injected_failures", cs.injected_failures);
+	CCS_PUT("convert_ns", cs.convert_ns);
+	CCS_PUT("convert_calls_kccd", cs.calls_kccd);
+	CCS_PUT("convert_calls_sync", cs.calls_sync);
+	CCS_PUT("convert_calls_other", cs.calls_other);
+	CCS_PUT("convert_refused_atomic", cs.calls_refused_atomic);
+	CCS_PUT("kccd_passes", ks.passes);
+	CCS_PUT("kccd_kicks", ks.kicks);
+	CCS_PUT("exhaustion_events", ks.exhaustions);
+	CCS_PUT("refill_chunks", ks.refill_chunks);
+	CCS_PUT("reclaim_chunks", ks.reclaim_chunks);
+	CCS_PUT("alloc_failures", ks.alloc_failures);
+	CCS_PUT("order_fallbacks", ks.order_fallbacks);
+	CCS_PUT("cap_hits", ks.cap_hits);
+	CCS_PUT("backoffs", ks.backoffs);
+	CCS_PUT("autotune_raises", ks.autotune_raises);
+	CCS_PUT("autotune_decays", ks.autotune_decays);
+	CCS_PUT("take_free_ns", ks.take_free_ns);
+	CCS_PUT("test_held", READ_ONCE(ccs_nheld));
+
+	for (cls = 0; cls < nr; cls++) {
+		struct ccs_kccd_class_stats kc;
+		struct ccs_class_stats st;
+		u32 sz;
+
+		ccs_class_stats(ccs_pool, cls, &st);
+		ccs_kccd_get_class_stats(cls, &kc);
+		sz = st.slot_size;
+		CCS_PUT_CLS(sz, "index", cls);
+		CCS_PUT_CLS(sz, "chunk_size", ccs_class_chunk_size(ccs_pool, cls));
+		CCS_PUT_CLS(sz, "chunks", st.chunks);
+		CCS_PUT_CLS(sz, "bytes", st.bytes);
+		CCS_PUT_CLS(sz, "total", st.total);
+		CCS_PUT_CLS(sz, "free", st.free);
+		CCS_PUT_CLS(sz, "in_use", st.in_use);
+		CCS_PUT_CLS(sz, "cached", st.cached);
+		CCS_PUT_CLS(sz, "hiwater", st.hiwater);
+		CCS_PUT_CLS(sz, "allocs", st.allocs);
+		CCS_PUT_CLS(sz, "frees", st.frees);
+		CCS_PUT_CLS(sz, "fallbacks", st.fallbacks);
+		CCS_PUT_CLS(sz, "failures", st.failures);
+		CCS_PUT_CLS(sz, "low", kc.eff.low);
+		CCS_PUT_CLS(sz, "high", kc.eff.high);
+		CCS_PUT_CLS(sz, "low_cfg", kc.cfg.low);
+		CCS_PUT_CLS(sz, "high_cfg", kc.cfg.high);
+		CCS_PUT_CLS(sz, "exhaustions", kc.exhaustions);
+		CCS_PUT_CLS(sz, "refills", kc.refills);
+		CCS_PUT_CLS(sz, "reclaims", kc.reclaims);
+		CCS_PUT_CLS(sz, "order_cap", kc.order_cap);
+	}
+
+	mutex_lock(&ccs_debugfs_lock);
+	for (i = 0; i < CCS_MAX_COUNTER_FNS; i++)
+		if (ccs_counter_fns[i])
+			ccs_counter_fns[i](m);
+	mutex_unlock(&ccs_debugfs_lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ccs_counters);
+
+static int ccs_pool_check_show(struct seq_file *m, void *v)
+{
+	int ret = ccs_pool_check(ccs_pool);
+
+	seq_printf(m, "%s\n", ret ? "broken (see dmesg)" : "ok");
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ccs_pool_check);
+
+static int ccs_leaked_show(struct seq_file *m, void *v)
+{
+	ccs_kccd_show_leaks(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(ccs_leaked);
+
+static ssize_t ccs_reset_hiwater_write(struct file *file,
+				       const char __user *ubuf, size_t count,
+				       loff_t *ppos)
+{
+	bool on;
+	int ret;
+
+	ret = kstrtobool_from_user(ubuf, count, &on);
+	if (ret)
+		return ret;
+	if (on)
+		ccs_pool_reset_hiwater(ccs_pool);
+	return count;
+}
+
+static const struct file_operations ccs_reset_hiwater_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.write = ccs_reset_hiwater_write,
+	.llseek = noop_llseek,
+};
+
+/* Caller holds ccs_debugfs_lock. */
+static void ccs_hold_release(void)
+{
+	while (ccs_nheld) {
+		struct ccs_slot *slot = ccs_held[--ccs_nheld];
+		int cls = ccs_slot_class(slot);
+
+		ccs_slot_free(ccs_pool, slot);
+		ccs_kccd_check_free(cls);
+		WRITE_ONCE(ccs_nheld, ccs_nheld);
+	}
+	kvfree(ccs_held);
+	ccs_held = NULL;
+}
+
+/* Take @count slots for @size-byte mappings, waiting for kccd like a device. */
+static int ccs_hold(u32 size, u32 count)
+{
+	unsigned long deadline = jiffies + msecs_to_jiffies(CCS_HOLD_WAIT_MS);
+
+	if (!size || count > CCS_HOLD_MAX - ccs_nheld)
+		return -EINVAL;
+	if (!ccs_held) {
+		ccs_held = kvcalloc(CCS_HOLD_MAX, sizeof(*ccs_held), GFP_KERNEL);
+		if (!ccs_held)
+			return -ENOMEM;
+	}
+	while (count) {
+		struct ccs_slot *slot;
+		bool fallback;
+		int cls;
+
+		slot = ccs_slot_alloc(ccs_pool, 0, size, 0, 0, &ccs_held, &cls,
+				      &fallback);
+		if (!slot) {
+			if (cls < 0)
+				return -EINVAL;
+			ccs_kccd_note_exhaustion(cls);
+			if (time_after(jiffies, deadline))
+				return -ENOMEM;
+			usleep_range(1000, 2000);
+			continue;
+		}
+		ccs_kccd_check(cls);
+		ccs_held[ccs_nheld] = slot;
+		WRITE_ONCE(ccs_nheld, ccs_nheld + 1);
+		count--;
+	}
+	return 0;
+}
+
+static ssize_t ccs_test_hold_write(struct file *file, const char __user *ubuf,
+				   size_t count, loff_t *ppos)
+{
+	char buf[32];
+	u32 size, n;
+	int ret;
+
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = '\0';
+
+	mutex_lock(&ccs_debugfs_lock);
+	ret = -EINVAL;
+	if (sscanf(buf, "%u %u", &size, &n) == 2) {
+		ret = ccs_hold(size, n);
+	} else if (!strcmp(strim(buf), "0")) {
+		ccs_hold_release();
+		ret = 0;
+	}
+	mutex_unlock(&ccs_debugfs_lock);
+	return ret ? ret : count;
+}
+
+static int ccs_test_hold_show(struct seq_file *m, void *v)
+{
+	seq_printf(m, "%u\n", READ_ONCE(ccs_nheld));
+	return 0;
+}
+
+static int ccs_test_hold_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, ccs_test_hold_show, NULL);
+}
+
+static const struct file_operations ccs_test_hold_fops = {
+	.owner = THIS_MODULE,
+	.open = ccs_test_hold_open,
+	.read = seq_read,
+	.write = ccs_test_hold_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+
+/**
+ * ccs_debugfs_init() - create /sys/kernel/debug/cc_swiotlb/
+ *
+ * debugfs failures are not fatal (and the debugfs API wants them ignored).
+ */
+void ccs_debugfs_init(void)
+{
+	struct dentry *d;
+
+	d = debugfs_create_dir(CCS_NAME, NULL);
+	ccs_debugfs_root = d;
+	debugfs_create_file("stats", 0400, d, NULL, &ccs_stats_fops);
+	debugfs_create_file("counters", 0400, d, NULL, &ccs_counters_fops);
+	debugfs_create_file("pool_check", 0400, d, NULL, &ccs_pool_check_fops);
+	debugfs_create_file("leaked", 0400, d, NULL, &ccs_leaked_fops);
+	debugfs_create_file("reset_hiwater", 0200, d, NULL,
+			    &ccs_reset_hiwater_fops);
+	debugfs_create_file("test_hold", 0600, d, NULL, &ccs_test_hold_fops);
+	debugfs_create_u32("inject_decrypt_fail_every", 0600, d,
+			   &ccs_inject_decrypt_fail_every);
+	debugfs_create_u32("inject_encrypt_fail_every", 0600, d,
+			   &ccs_inject_encrypt_fail_every);
+	debugfs_create_u32("emulate_call_us", 0600, d, &ccs_emulate_call_us);
+	debugfs_create_u32("emulate_page_ns", 0600, d, &ccs_emulate_page_ns);
+	debugfs_create_u32("inject_highorder_fail", 0600, d,
+			   &ccs_inject_highorder_fail);
+	debugfs_create_u32("stall_kccd", 0600, d, &ccs_stall_kccd);
+}
+
+/**
+ * ccs_debugfs_exit() - remove the directory; release slots held by test_hold
+ */
+void ccs_debugfs_exit(void)
+{
+	debugfs_remove_recursive(ccs_debugfs_root);
+	ccs_debugfs_root = NULL;
+	mutex_lock(&ccs_debugfs_lock);
+	ccs_hold_release();
+	memset(ccs_counter_fns, 0, sizeof(ccs_counter_fns));
+	mutex_unlock(&ccs_debugfs_lock);
+}

@@ -1,0 +1,104 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the kccd-* and params guest cases (source after lib.sh).
+
+# kccd_snap: take one consistent snapshot of debugfs counters into the
+# associative array K (and $KCCD_SNAP); bash builtins only, no fork, so it
+# is cheap even in a TCG guest
+declare -gA K
+kccd_snap() {
+	local n v
+	K=()
+	KCCD_SNAP=$(<"$CCS_DBG/counters") || ccs_fail "read $CCS_DBG/counters"
+	while read -r n v; do
+		K[$n]=$v
+	done <<<"$KCCD_SNAP"
+}
+
+# kccd_get NAME: value of NAME in the last snapshot
+kccd_get() {
+	[ -n "${K[$1]+x}" ] || ccs_fail "no counter $1"
+	echo "${K[$1]}"
+}
+
+# now_ms: guest wall clock in ms (builtin)
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# kccd_classes: slot sizes of the classes, smallest first
+kccd_classes() {
+	sed -n 's/^class\([0-9]*\)_index .*/\1/p' <<<"$KCCD_SNAP"
+}
+
+# kccd_invariant LABEL: decrypted == held + re-encrypted + leaked (snapshot)
+kccd_invariant() {
+	kccd_snap
+	local d h r l
+	d=$(kccd_get pages_decrypted) h=$(kccd_get pages_held)
+	r=$(kccd_get pages_reencrypted) l=$(kccd_get pages_leaked)
+	ccs_eq "$1: pages_decrypted == held $h + re-encrypted $r + leaked $l" "$d" $((h + r + l))
+}
+
+# kccd_wait_settled [TRIES]: wait (TRIES x 0.2 s) until no conversion is in
+# flight: the pages held match the bytes in the pool
+kccd_wait_settled() {
+	local s
+	for _ in $(seq 1 "${1:-50}"); do
+		kccd_snap
+		s=$(kccd_get shared_bytes)
+		[ $(( $(kccd_get pages_held) * 4096 )) -eq "$s" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# kccd_all_classes_at LOWHIGH: every class has free >= its effective low|high
+kccd_all_classes_at() {
+	local c free wm bad=0
+	for c in $(kccd_classes); do
+		free=$(kccd_get "class${c}_free") wm=$(kccd_get "class${c}_$1")
+		if [ "$free" -lt "$wm" ]; then
+			echo "  class $c: free $free < $1 $wm"
+			bad=1
+		fi
+	done
+	return $bad
+}
+
+# kccd_table: print the per-class state (for the log)
+kccd_table() {
+	kccd_snap
+	local c
+	printf '  %8s %6s %8s %8s %8s %8s %8s\n' class chunks free in_use low high bytes
+	for c in $(kccd_classes); do
+		printf '  %8s %6s %8s %8s %8s %8s %8s\n' "$c" "$(kccd_get "class${c}_chunks")" \
+			"$(kccd_get "class${c}_free")" "$(kccd_get "class${c}_in_use")" \
+			"$(kccd_get "class${c}_low")" "$(kccd_get "class${c}_high")" \
+			"$(kccd_get "class${c}_bytes")"
+	done
+	echo "  take_free_ms=$(( $(kccd_get take_free_ns) / 1000000 )) shared_bytes=$(kccd_get shared_bytes) pages_decrypted=$(kccd_get pages_decrypted)" \
+		"held=$(kccd_get pages_held) reencrypted=$(kccd_get pages_reencrypted)" \
+		"leaked=$(kccd_get pages_leaked) refills=$(kccd_get refill_chunks)" \
+		"reclaims=$(kccd_get reclaim_chunks) exhaustions=$(kccd_get exhaustion_events)"
+}
+
+# kccd_final_check: after rmmod, the "final:" line balances
+kccd_final_check() {
+	local line d h r l
+	line=$(dmesg | grep 'cc_swiotlb: final:' | tail -n 1)
+	[ -n "$line" ] || ccs_fail "no 'final:' line in dmesg after unload"
+	echo "  $line"
+	d=$(sed -n 's/.*pages_decrypted=\([0-9]*\).*/\1/p' <<<"$line")
+	h=$(sed -n 's/.*pages_held=\([0-9]*\).*/\1/p' <<<"$line")
+	r=$(sed -n 's/.*pages_reencrypted=\([0-9]*\).*/\1/p' <<<"$line")
+	l=$(sed -n 's/.*pages_leaked=\([0-9]*\).*/\1/p' <<<"$line")
+	ccs_eq "after unload: no page still held" "$h" 0
+	ccs_eq "after unload: decrypted == re-encrypted $r + leaked $l" "$d" $((r + l))
+	if dmesg | grep -q 'cc_swiotlb: final: conversion accounting does not balance'; then
+		ccs_fail "module reported unbalanced accounting"
+	fi
+	# shellcheck disable=SC2034 # read by the cases
+	KCCD_FINAL_LEAKED=$l
+}
