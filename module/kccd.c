@@ -324,7 +324,9 @@ static long ccs_autotune(unsigned long exh, unsigned long now)
 			if (on && time_after_eq(now, kc->last_change +
 					msecs_to_jiffies(CCS_RAISE_MIN_MS))) {
 				u32 bound = max(ccs_wm_bound(cls), cfg.high);
-				u32 high = min_t(u64, 2ULL * eff.high, bound);
+				/* from 0 too: a class may start empty */
+				u32 high = min_t(u64, max(2ULL * eff.high, 1ULL),
+						 bound);
 				u32 low = min_t(u64, max(2ULL * eff.low, 1ULL),
 						high);
 

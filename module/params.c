@@ -221,6 +221,28 @@ static u64 ccs_wm_bytes(struct ccs_pool *p, const struct ccs_wm *wm)
 	return total;
 }
 
+/*
+ * The default watermarks (a chunk or two per class) need about 7 MiB with
+ * the pow2 ladder.  Under a smaller max_pool_mb they must not make the load
+ * fail: shrink them, largest classes first (they cost the most per chunk and
+ * carry the least traffic), until they take at most half of the cap, so the
+ * other half is left for demand.  A class may end up with no stock at all:
+ * auto-tune raises it from zero the first time it runs dry.
+ */
+static void ccs_wm_fit_defaults(struct ccs_pool *p, struct ccs_wm *wm,
+				u64 cap)
+{
+	int cls, nr = ccs_pool_nr_classes(p);
+	u64 budget = cap / 2;
+
+	for (cls = nr - 1; cls >= 0; cls--) {
+		while (wm[cls].high && ccs_wm_bytes(p, wm) > budget) {
+			wm[cls].high /= 2;
+			wm[cls].low = wm[cls].high / 2;
+		}
+	}
+}
+
 static int ccs_wm_check(struct ccs_pool *p, const char *name,
 			const struct ccs_wm *wm, u64 cap)
 {
@@ -230,11 +252,6 @@ static int ccs_wm_check(struct ccs_pool *p, const char *name,
 	for (cls = 0; cls < nr; cls++) {
 		u32 sz = ccs_class_slot_size(p, cls);
 
-		if (!wm[cls].high) {
-			ccs_param_bad("%s: class %u: high watermark must be >= 1",
-				      name, sz);
-			return -EINVAL;
-		}
 		if (wm[cls].low > wm[cls].high) {
 			ccs_param_bad("%s: class %u: low %u > high %u", name,
 				      sz, wm[cls].low, wm[cls].high);
@@ -304,6 +321,12 @@ static int ccs_wm_apply(struct ccs_pool *p, const char *low_str,
 		if (!ent[i].has_b && !ent[i].a)
 			wm[cls].high = 1;
 		has_high[cls] = ent[i].has_b;
+		/* only defaults fitted under a small cap may leave a class at 0 */
+		if (!wm[cls].high) {
+			ccs_param_bad("watermarks: class %u: high watermark must be >= 1",
+				      ccs_class_slot_size(p, cls));
+			return -EINVAL;
+		}
 	}
 
 	n = ccs_wm_parse(high_str, false, ent, &why);
@@ -326,6 +349,11 @@ static int ccs_wm_apply(struct ccs_pool *p, const char *low_str,
 		}
 		if (has_high[cls]) {
 			ccs_param_bad("watermarks_high: class %u: HIGH already given in watermarks",
+				      ccs_class_slot_size(p, cls));
+			return -EINVAL;
+		}
+		if (!ent[i].a) {
+			ccs_param_bad("watermarks_high: class %u: high watermark must be >= 1",
 				      ccs_class_slot_size(p, cls));
 			return -EINVAL;
 		}
@@ -604,6 +632,8 @@ int ccs_params_resolve(struct ccs_pool *p)
 		wm[cls].low = ccs_default_low(p, cls);
 		wm[cls].high = 2 * wm[cls].low;
 	}
+	if (!ccs_wm_str[0] && !ccs_wmh_str[0])
+		ccs_wm_fit_defaults(p, wm, ccs_max_pool_bytes());
 	ret = ccs_wm_apply(p, ccs_wm_str, ccs_wmh_str, wm);
 	if (!ret && !ccs_wm_str[0]) {
 		/* watermarks_high alone: keep a default LOW under it */
