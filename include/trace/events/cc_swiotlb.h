@@ -34,6 +34,13 @@ TRACE_DEFINE_ENUM(CCS_FAIL_BAD_DIR);
 TRACE_DEFINE_ENUM(CCS_FAIL_UNREACHABLE);
 TRACE_DEFINE_ENUM(CCS_FAIL_ZERO_LENGTH);
 
+#define CCS_PRINT_DIR(dir)					\
+	__print_symbolic(dir,					\
+			 { DMA_BIDIRECTIONAL, "BIDIRECTIONAL" },	\
+			 { DMA_TO_DEVICE, "TO_DEVICE" },		\
+			 { DMA_FROM_DEVICE, "FROM_DEVICE" },	\
+			 { DMA_NONE, "NONE" })
+
 DECLARE_EVENT_CLASS(cc_swiotlb_bounce,
 	TP_PROTO(struct device *dev, dma_addr_t dev_addr, phys_addr_t orig,
 		 size_t size, u32 slot_size, int dir),
@@ -57,11 +64,7 @@ DECLARE_EVENT_CLASS(cc_swiotlb_bounce,
 	TP_printk("dev_name: %s dev_addr=0x%llx orig=0x%llx size=%zu slot=%u dir=%s",
 		  __get_str(dev_name), __entry->dev_addr, __entry->orig,
 		  __entry->size, __entry->slot_size,
-		  __print_symbolic(__entry->dir,
-				   { DMA_BIDIRECTIONAL, "BIDIRECTIONAL" },
-				   { DMA_TO_DEVICE, "TO_DEVICE" },
-				   { DMA_FROM_DEVICE, "FROM_DEVICE" },
-				   { DMA_NONE, "NONE" }))
+		  CCS_PRINT_DIR(__entry->dir))
 );
 
 /* A streaming mapping was bounced into a slot. */
@@ -95,9 +98,10 @@ TRACE_EVENT(cc_swiotlb_sync,
 		__entry->dir = dir;
 		__entry->for_cpu = for_cpu;
 	),
-	TP_printk("dev_name: %s dev_addr=0x%llx size=%zu dir=%d for_%s",
+	TP_printk("dev_name: %s dev_addr=0x%llx size=%zu dir=%s for_%s",
 		  __get_str(dev_name), __entry->dev_addr, __entry->size,
-		  __entry->dir, __entry->for_cpu ? "cpu" : "device")
+		  CCS_PRINT_DIR(__entry->dir),
+		  __entry->for_cpu ? "cpu" : "device")
 );
 
 /* A mapping could not be served; the driver sees a mapping error. */
