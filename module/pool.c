@@ -43,6 +43,18 @@
 #define CCS_MAG_MIN		2U
 #define CCS_MAG_MAX		64U
 
+/*
+ * A mapping may fall back to a class whose slots are at most this many
+ * times (as a shift: 4x) the wanted slot size.  Falling back is only a
+ * bridge while kccd refills the wanted class; further up, one small mapping
+ * pins a big slot, and kccd then refills the big class too, so a burst of
+ * small mappings spends the cap on big slots (2000 x 4 KiB once held 44 MiB
+ * of 512 KiB slots).  4x wastes at most 3/4 of a slot, the same order as the
+ * up to 1/2 a pow2 ladder wastes anyway; on pow2 that is two classes up, on
+ * rfc 512 B -> 2K, 2K -> 4K, 4K -> 16K, and no fallback for 16K or 512K.
+ */
+#define CCS_FALLBACK_SHIFT	2
+
 /* Preferred chunk: 8 slots, so small classes hold little while idle. */
 #define CCS_CHUNK_SLOTS		8U
 
@@ -86,6 +98,7 @@ struct ccs_class {
 	u32 slot_shift;
 	u32 mag_cap;
 	u32 batch;			/* slots per refill from the chunks */
+	int fallback_last;		/* largest class it may fall back to */
 	u32 nr_mags;			/* 2 per CPU + the depot's */
 	u32 depot_size;
 	size_t mag_stride;
@@ -475,9 +488,9 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 				bool *fallback_out)
 {
 	int want = ccs_class_for(p, orig, size, min_align_mask, align);
-	struct ccs_slot *slot = NULL;
+	struct ccs_slot *slot;
 	unsigned int cpu;
-	int cls;
+	int cls, last;
 
 	if (cls_out)
 		*cls_out = want;
@@ -487,11 +500,20 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 		return NULL;
 
 	cpu = ccs_this_cpu(p);
-	/* never a smaller class: it could not keep the alignment promises */
-	for (cls = want; cls < p->nr_classes && !slot; cls++)
-		slot = ccs_cache_alloc(p, cls, cpu, cls != want);
-	for (cls = want; cls < p->nr_classes && !slot; cls++)
-		slot = ccs_steal(p, cls, cpu, cls != want);
+	/*
+	 * The wanted class first, other CPUs' magazines of it included: a
+	 * free slot of the right size anywhere beats a bigger one.  Then
+	 * larger classes, never more than CCS_FALLBACK_SHIFT up, and never a
+	 * smaller class: it could not keep the alignment promises.
+	 */
+	slot = ccs_cache_alloc(p, want, cpu, false);
+	if (!slot)
+		slot = ccs_steal(p, want, cpu, false);
+	last = p->classes[want].fallback_last;
+	for (cls = want + 1; cls <= last && !slot; cls++)
+		slot = ccs_cache_alloc(p, cls, cpu, true);
+	for (cls = want + 1; cls <= last && !slot; cls++)
+		slot = ccs_steal(p, cls, cpu, true);
 	if (unlikely(!slot)) {
 		ccs_count_failure(p, want, cpu);
 		return NULL;
@@ -1236,6 +1258,15 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 	for (cls = 0; cls < (int)n; cls++)
 		if (ccs_class_init(p, cls, shifts[cls]))
 			goto fail;
+	for (cls = 0; cls < (int)n; cls++) {
+		struct ccs_class *c = &p->classes[cls];
+
+		c->fallback_last = cls;
+		while (c->fallback_last + 1 < (int)n &&
+		       shifts[c->fallback_last + 1] <=
+		       c->slot_shift + CCS_FALLBACK_SHIFT)
+			c->fallback_last++;
+	}
 	for (i = 0, cls = 0; i <= CCS_MAX_SLOT_SHIFT; i++) {
 		while (cls < (int)n && shifts[cls] < i)
 			cls++;

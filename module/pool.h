@@ -167,11 +167,14 @@ int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
  * @size, @offset and @owner filled in; the bounce address is
  * ccs_slot_phys(slot) (which already includes @offset).  Order of search:
  * this CPU's magazines, the class depot, the class's chunks (fullest chunk
- * first), then the same for each larger class, then (trylock only) other
- * CPUs' magazines of the wanted and larger classes.
+ * first), then (trylock only) other CPUs' magazines of the wanted class;
+ * only then the same for larger classes, and only those whose slots are at
+ * most 4x the wanted slot size (bounded fallback: a small mapping must not
+ * pin, and make kccd refill, a much larger class).
  *
- * Return: the slot, or NULL when the wanted class and every larger class are
- * empty (or the request is oversize: *cls_out is then -EINVAL).
+ * Return: the slot, or NULL when the wanted class and every larger class
+ * within 4x are empty (or the request is oversize: *cls_out is then
+ * -EINVAL).
  */
 struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 				size_t size, unsigned int min_align_mask,

@@ -4,9 +4,11 @@
  * pool and to a trivial reference model (per-chunk arrays of live slots,
  * per-class counters), and every answer of the pool is checked against it:
  *
- * - an allocation succeeds iff the wanted class or a larger one has a free
- *   slot anywhere (chunk lists, depot, any CPU's magazines); it is served
- *   by a class >= the wanted one, keeps the min_align_mask bits, honours the
+ * - an allocation succeeds iff the wanted class or a larger one with slots
+ *   at most 4x the wanted size has a free slot anywhere (chunk lists,
+ *   depot, any CPU's magazines); it is served by such a class, by the
+ *   wanted one whenever that has a free slot anywhere, keeps the
+ *   min_align_mask bits, honours the
  *   alignment, never hands out a live slot twice; with one CPU it is served
  *   by the smallest class that has a free slot;
  * - lookups find exactly the live slots, for any address inside them;
@@ -185,7 +187,10 @@ static void m_alloc(struct model *m)
 		return;
 
 	want = m_want(m, orig, size, mask, align);
-	for (cls = want < 0 ? m->ncls : want; cls < m->ncls; cls++)
+	/* bounded fallback: slots at most 4x the wanted size */
+	for (cls = want < 0 ? m->ncls : want;
+	     cls < m->ncls && m->slot_size[cls] <= 4ULL * m->slot_size[want];
+	     cls++)
 		if (m->c[cls].in_use < m->c[cls].total) {
 			expect = cls;
 			break;
@@ -209,6 +214,10 @@ static void m_alloc(struct model *m)
 	CHECK(served >= want && served < m->ncls);
 	CHECK(m->c[served].in_use < m->c[served].total);
 	CHECK_EQ(fb, served != want);
+	CHECK(m->slot_size[served] <= 4ULL * m->slot_size[want]);
+	/* the wanted class, stolen from another CPU if need be, comes first */
+	if (expect == want)
+		CHECK_EQ(served, want);
 	if (m->nr_cpus == 1)
 		CHECK_EQ(served, expect);
 	if (served < want || served >= m->ncls)

@@ -563,6 +563,74 @@ static void test_fullest_chunk_first(void)
 	h_teardown(p);
 }
 
+static void test_fallback_bounded(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s;
+	bool fb;
+	int cls;
+
+	/* only 512 KiB slots: 4 KiB (128x) must not use them, 128 KiB may */
+	h_add_chunk(p, 10, 2 << 20);
+	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
+	CHECK(!s);
+	CHECK_EQ(cls, 3);
+	CHECK_EQ(stats(p, 3).failures, 1);
+	CHECK_EQ(stats(p, 10).allocs, 0);
+	s = ccs_slot_alloc(p, 0, 65536, 0, 0, NULL, &cls, &fb);	/* 8x */
+	CHECK(!s);
+	s = ccs_slot_alloc(p, 0, 131072, 0, 0, NULL, &cls, &fb);	/* 4x */
+	CHECK(s);
+	CHECK(fb);
+	CHECK_EQ(cls, 8);
+	CHECK_EQ(ccs_slot_class(s), 10);
+	ccs_slot_free(p, s);
+	h_teardown(p);
+
+	/* rfc: 16 KiB has no larger class within 4x; 4 KiB may use 16 KiB */
+	p = ccs_pool_create(CCS_PRESET_RFC, 64 << 20, 1);
+	h_add_chunk(p, 3, 128 << 10);
+	h_add_chunk(p, 4, 2 << 20);
+	s = ccs_slot_alloc(p, 0, 16384, 0, 0, NULL, &cls, &fb);
+	CHECK(s && ccs_slot_class(s) == 3);
+	ccs_slot_free(p, s);
+	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
+	CHECK(s && ccs_slot_class(s) == 3 && fb);
+	ccs_slot_free(p, s);
+	s = ccs_slot_alloc(p, 0, 8192, 0, 0, NULL, &cls, &fb);
+	CHECK(s && ccs_slot_class(s) == 3);
+	ccs_slot_free(p, s);
+	h_teardown(p);
+}
+
+static void test_steal_before_fallback(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *s[32], *t;
+	bool fb;
+	int cls, i;
+
+	/* every 2 KiB slot ends up cached in CPU 0's magazines */
+	h_add_chunk(p, 2, 64 << 10);
+	uenv_set_cpu(0);
+	for (i = 0; i < 32; i++)
+		s[i] = alloc(p, 0, 2048, 0, 0);
+	for (i = 0; i < 32; i++)
+		if (s[i])
+			ccs_slot_free(p, s[i]);
+	h_add_chunk(p, 3, 64 << 10);
+	/* CPU 1: steal a 2 KiB slot rather than fall back to 4 KiB */
+	uenv_set_cpu(1);
+	t = ccs_slot_alloc(p, 0, 2048, 0, 0, NULL, &cls, &fb);
+	CHECK(t);
+	CHECK(!fb);
+	CHECK(t && ccs_slot_class(t) == 2);
+	CHECK_EQ(stats(p, 3).allocs, 0);
+	ccs_slot_free(p, t);
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
 static void test_stats_exact(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
@@ -933,6 +1001,8 @@ static const struct {
 	{ "alloc_basic", test_alloc_basic },
 	{ "min_align_mask", test_min_align_mask },
 	{ "fallback_never_smaller", test_fallback_never_smaller },
+	{ "fallback_bounded", test_fallback_bounded },
+	{ "steal_before_fallback", test_steal_before_fallback },
 	{ "lookup", test_lookup },
 	{ "chunk_add_validation", test_chunk_add_validation },
 	{ "take_free_and_drain", test_take_free_and_drain },
