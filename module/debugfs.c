@@ -111,11 +111,11 @@ static int ccs_stats_show(struct seq_file *m, void *v)
 		   cs.decrypt_failures + cs.encrypt_failures,
 		   cs.injected_failures, cs.calls_kccd, cs.calls_sync,
 		   cs.calls_other, cs.calls_refused_atomic);
-	seq_printf(m, "kccd: %llu passes, %llu kicks, %llu exhaustion events, %llu chunks added, %llu returned, %llu alloc failures, %llu order fallbacks, %llu cap hits, %llu backoffs, auto-tune %llu raises %llu decays\n",
+	seq_printf(m, "kccd: %llu passes, %llu kicks, %llu exhaustion events, %llu chunks added, %llu returned, %llu alloc failures, %llu order fallbacks, %llu cap hits, %llu rebalanced, %llu backoffs, auto-tune %llu raises %llu decays\n",
 		   ks.passes, ks.kicks, ks.exhaustions, ks.refill_chunks,
 		   ks.reclaim_chunks, ks.alloc_failures, ks.order_fallbacks,
-		   ks.cap_hits, ks.backoffs, ks.autotune_raises,
-		   ks.autotune_decays);
+		   ks.cap_hits, ks.rebalance_chunks, ks.backoffs,
+		   ks.autotune_raises, ks.autotune_decays);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ccs_stats);
@@ -161,6 +161,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("alloc_failures", ks.alloc_failures);
 	CCS_PUT("order_fallbacks", ks.order_fallbacks);
 	CCS_PUT("cap_hits", ks.cap_hits);
+	CCS_PUT("rebalance_chunks", ks.rebalance_chunks);
 	CCS_PUT("backoffs", ks.backoffs);
 	CCS_PUT("autotune_raises", ks.autotune_raises);
 	CCS_PUT("autotune_decays", ks.autotune_decays);
@@ -195,6 +196,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 		CCS_PUT_CLS(sz, "exhaustions", kc.exhaustions);
 		CCS_PUT_CLS(sz, "refills", kc.refills);
 		CCS_PUT_CLS(sz, "reclaims", kc.reclaims);
+		CCS_PUT_CLS(sz, "donated", kc.donated);
 		CCS_PUT_CLS(sz, "order_cap", kc.order_cap);
 	}
 

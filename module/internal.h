@@ -117,6 +117,7 @@ static inline void ccs_kccd_check_free(int cls)
  * @exhaustions:	exhaustion events reported by the map path
  * @refills:	chunks added
  * @reclaims:	chunks given back
+ * @donated:	chunks given back early for a class starving at the cap
  * @order_cap:	largest allocation order kccd currently tries
  */
 struct ccs_kccd_class_stats {
@@ -125,6 +126,7 @@ struct ccs_kccd_class_stats {
 	u64 exhaustions;
 	u64 refills;
 	u64 reclaims;
+	u64 donated;
 	unsigned int order_cap;
 };
 
@@ -138,6 +140,8 @@ struct ccs_kccd_class_stats {
  * @alloc_failures:	page allocations that failed (any order)
  * @order_fallbacks:	chunks allocated at a smaller order than preferred
  * @cap_hits:	refills stopped by max_pool_mb
+ * @rebalance_chunks:	chunks of other classes given back at the cap for a
+ *			class that needed memory (also in @reclaim_chunks)
  * @backoffs:	times kccd backed off after a failed conversion
  * @autotune_raises:	watermark raises after exhaustion
  * @autotune_decays:	watermark decays after a quiet period
@@ -152,6 +156,7 @@ struct ccs_kccd_stats {
 	u64 alloc_failures;
 	u64 order_fallbacks;
 	u64 cap_hits;
+	u64 rebalance_chunks;
 	u64 backoffs;
 	u64 autotune_raises;
 	u64 autotune_decays;

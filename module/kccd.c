@@ -52,7 +52,9 @@
 #define CCS_REFILL_BATCH	8		/* chunks per class per pass */
 #define CCS_BACKOFF_MIN_MS	10
 #define CCS_BACKOFF_MAX_MS	5000
-#define CCS_RAISE_MIN_MS	1000		/* at most one raise a second */
+#define CCS_RAISE_MIN_MS	100		/* thrash guard between raises */
+#define CCS_RAISE_WAIT_MS	1000		/* ... or until the last is met */
+#define CCS_REBALANCE_MAX	8		/* chunks taken per rebalance */
 #define CCS_DECAY_FACTOR	10		/* quiet period: 10 * reclaim_ms */
 #define CCS_GFP		(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY)
 
@@ -62,24 +64,38 @@
  * @surplus:	a whole chunk above high was seen...
  * @surplus_since: ... continuously since then (jiffies)
  * @last_exhaust: last exhaustion event (jiffies)
+ * @starved:	an exhaustion event was seen (since load)...
+ * @starved_at:	... last at this time (jiffies): rebalancing spares a class
+ *		that ran dry within reclaim_ms
+ * @exh_seen:	@exhaustions at the previous auto-tune look (demand sizing)
+ * @received:	rebalancing made room for this class...
+ * @received_at: ... last at this time (jiffies);
+ *		it is then no donor for reclaim_ms (no ping-pong)
  * @last_change: last auto-tune change (jiffies)
  * @order_cap:	largest order tried; lowered after a failed conversion
  * @last_ops:	the pool's allocs + frees of the class at the previous pass
  * @exhaustions: exhaustion events (any context)
  * @refills:	chunks added
  * @reclaims:	chunks returned
+ * @donated:	chunks returned early because another class starved at the cap
  */
 struct ccs_kccd_class {
 	bool filling;
 	bool surplus;
 	unsigned long surplus_since;
 	unsigned long last_exhaust;
+	bool starved;
+	unsigned long starved_at;
+	u64 exh_seen;
+	unsigned long received_at;
+	bool received;
 	unsigned long last_change;
 	unsigned int order_cap;
 	u64 last_ops;
 	atomic64_t exhaustions;
 	u64 refills;
 	u64 reclaims;
+	u64 donated;
 };
 
 /* A chunk that failed a conversion: kept allocated for ever, listed. */
@@ -267,6 +283,18 @@ void ccs_kccd_set_configured(const struct ccs_wm *wm)
 		ccs_kccd_kick(cls);
 }
 
+static unsigned int ccs_min_order(int cls)
+{
+	return get_order(max_t(u32, ccs_class_slot_size(ccs_pool, cls),
+			       1U << CCS_MIN_CHUNK_SHIFT));
+}
+
+static unsigned int ccs_pref_order(int cls)
+{
+	return max_t(unsigned int, get_order(ccs_class_chunk_size(ccs_pool, cls)),
+		   ccs_min_order(cls));
+}
+
 static u64 ccs_class_wm_bytes(int cls, u32 slots)
 {
 	return roundup((u64)slots * ccs_class_slot_size(ccs_pool, cls),
@@ -300,9 +328,57 @@ static unsigned long ccs_decay_jiffies(void)
 }
 
 /*
- * Auto-tune: double the effective watermarks of classes found empty (at most
- * once a second, bounded by the cap); halve them toward the configured
- * values after a quiet period.  Returns jiffies until the next decay is due.
+ * Demand of @cls that ran dry: slots in use plus the maps refused since the
+ * last look (each wanted one slot; a requeued request counts again, so at
+ * most as many again as are in use, or one chunk).
+ */
+static u64 ccs_demand(int cls)
+{
+	struct ccs_kccd_class *kc = &ccs_kc[cls];
+	u64 exh = atomic64_read(&kc->exhaustions);
+	u64 missed = exh - kc->exh_seen;
+	u64 chunk_slots = ccs_class_chunk_size(ccs_pool, cls) /
+			  ccs_class_slot_size(ccs_pool, cls);
+	struct ccs_class_stats st;
+
+	kc->exh_seen = exh;
+	ccs_class_stats(ccs_pool, cls, &st);
+	return st.in_use + min(missed, max(st.in_use, chunk_slots));
+}
+
+/*
+ * A raise is due right away on exhaustion; the guard only stops a storm of
+ * events from ratcheting the watermarks before kccd could act on the last
+ * raise: not within CCS_RAISE_MIN_MS, and not while the class still holds
+ * fewer slots than its raised high watermark, for up to CCS_RAISE_WAIT_MS.
+ */
+static bool ccs_raise_due(int cls, const struct ccs_wm *eff, unsigned long now)
+{
+	unsigned long last = ccs_kc[cls].last_change;
+	struct ccs_class_stats st;
+
+	if (time_before(now, last + msecs_to_jiffies(CCS_RAISE_MIN_MS)))
+		return false;
+	if (time_after_eq(now, last + msecs_to_jiffies(CCS_RAISE_WAIT_MS)))
+		return true;
+	ccs_class_stats(ccs_pool, cls, &st);
+	return st.total >= eff->high;
+}
+
+/* Raise only a class that is short: free slots under its demand or low */
+static bool ccs_short(int cls, const struct ccs_wm *eff, u64 want)
+{
+	struct ccs_class_stats st;
+
+	ccs_class_stats(ccs_pool, cls, &st);
+	return st.free < eff->low || st.free < want;
+}
+
+/*
+ * Auto-tune: raise the effective watermarks of classes found empty at once,
+ * sized from their demand (x2, at least doubling, bounded by the cap); halve
+ * them toward the configured values after a quiet period.  Returns jiffies
+ * until the next decay is due.
  */
 static long ccs_autotune(unsigned long exh, unsigned long now)
 {
@@ -316,19 +392,24 @@ static long ccs_autotune(unsigned long exh, unsigned long now)
 		struct ccs_kccd_class *kc = &ccs_kc[cls];
 		struct ccs_wm eff = ccs_wm_eff[cls];
 		struct ccs_wm cfg = ccs_wm_cfg[cls];
+		u64 want;
 
 		if (test_bit(cls, &exh)) {
 			kc->last_exhaust = now;
+			kc->starved = true;
+			kc->starved_at = now;
 			kc->filling = true;
 			kc->surplus = false;
-			if (on && time_after_eq(now, kc->last_change +
-					msecs_to_jiffies(CCS_RAISE_MIN_MS))) {
+			want = ccs_demand(cls);
+			if (on && ccs_raise_due(cls, &eff, now) &&
+			    ccs_short(cls, &eff, want)) {
 				u32 bound = max(ccs_wm_bound(cls), cfg.high);
 				/* from 0 too: a class may start empty */
-				u32 high = min_t(u64, max(2ULL * eff.high, 1ULL),
+				u32 high = min_t(u64, max3(2ULL * eff.high,
+							   2 * want, 1ULL),
 						 bound);
-				u32 low = min_t(u64, max(2ULL * eff.low, 1ULL),
-						high);
+				u32 low = min_t(u64, max3(2ULL * eff.low, want,
+							  1ULL), high);
 
 				if (low != eff.low || high != eff.high) {
 					ccs_wm_change(cls, low, high,
@@ -368,18 +449,6 @@ static void ccs_backoff(void)
 	ccs_backoff_until = jiffies + msecs_to_jiffies(ccs_backoff_ms);
 	ccs_drain_before_retry = true;
 	ccs_ks.backoffs++;
-}
-
-static unsigned int ccs_min_order(int cls)
-{
-	return get_order(max_t(u32, ccs_class_slot_size(ccs_pool, cls),
-			       1U << CCS_MIN_CHUNK_SHIFT));
-}
-
-static unsigned int ccs_pref_order(int cls)
-{
-	return max_t(unsigned int, get_order(ccs_class_chunk_size(ccs_pool, cls)),
-		   ccs_min_order(cls));
 }
 
 /*
@@ -498,6 +567,105 @@ static int ccs_reclaim_chunk(int cls)
 	return 0;
 }
 
+static bool ccs_within_reclaim(bool flag, unsigned long at,
+			       unsigned long now)
+{
+	return flag &&
+	       time_before(now, at + msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms)));
+}
+
+/* @cls ran dry within the last reclaim_ms */
+static bool ccs_starving(int cls, unsigned long now)
+{
+	return ccs_within_reclaim(ccs_kc[cls].starved, ccs_kc[cls].starved_at,
+				  now);
+}
+
+/*
+ * Cap pressure: @cls needs @need more bytes of chunk and max_pool_mb is in
+ * the way.  Without this nothing moves memory between classes under the cap
+ * (reclaim only returns surplus above high after reclaim_ms), so the cap can
+ * sit in big classes while a small class starves; a request that needs many
+ * slots of it then fails part way, unwinds and requeues on every hw queue
+ * for ever.  So give back entirely free chunks of other classes right away:
+ * re-encrypted and freed exactly as reclaim does, so the conversion
+ * accounting is unchanged, and kccd adds a chunk to @cls with the room.
+ *
+ * Donors: never a class that rebalancing itself fed within reclaim_ms (no
+ * ping-pong).  A class that did not run dry within reclaim_ms first, most
+ * free bytes first, a surplus above its high watermark before anything
+ * else.  A @cls merely under its low watermark only takes such surplus.  A
+ * starving @cls (exhaustion within reclaim_ms) may take a donor below its
+ * low watermark and, when every other class starves too, a starving donor:
+ * if the cap is spread over classes that all ran dry and a request needs
+ * more of one class than it holds, refusing to move memory is the livelock
+ * itself.  A donor's auto-tuned watermarks then go back to the configured
+ * ones so kccd does not refill it straight away.  At most
+ * CCS_REBALANCE_MAX chunks per call.
+ *
+ * Returns true when there is room for @need now.
+ */
+static bool ccs_rebalance(int cls, u64 need, unsigned long now)
+{
+	int c, nr = ccs_pool_nr_classes(ccs_pool), budget = CCS_REBALANCE_MAX;
+	bool starving = ccs_starving(cls, now);
+	unsigned long tried = 0;
+
+	if (!starving && ccs_class_avail(ccs_pool, cls) >=
+			 READ_ONCE(ccs_wm_eff[cls].low))
+		return false;
+	while (ccs_shared_bytes() + need > ccs_max_pool_bytes() && budget--) {
+		s64 score, best_score = S64_MIN;
+		int best = -1;
+
+		for (c = 0; c < nr; c++) {
+			u32 slot = ccs_class_slot_size(ccs_pool, c);
+			u64 min_slots = (PAGE_SIZE << ccs_min_order(c)) / slot;
+			struct ccs_class_stats st;
+			struct ccs_wm wm;
+
+			if (c == cls || test_bit(c, &tried) ||
+			    ccs_within_reclaim(ccs_kc[c].received,
+					       ccs_kc[c].received_at, now))
+				continue;
+			ccs_class_stats(ccs_pool, c, &st);
+			if (st.free < min_slots)
+				continue;	/* cannot have a free chunk */
+			wm.low = READ_ONCE(ccs_wm_eff[c].low);
+			wm.high = READ_ONCE(ccs_wm_eff[c].high);
+			score = (s64)(st.free * slot);
+			if (st.free >= (u64)wm.high + min_slots)
+				score += 4 * ccs_max_pool_bytes();
+			else if (!starving)
+				continue;	/* only surplus above high */
+			if (!ccs_starving(c, now))
+				score += 2 * ccs_max_pool_bytes();
+			if (score > best_score) {
+				best_score = score;
+				best = c;
+			}
+		}
+		if (best < 0)
+			break;
+		if (ccs_reclaim_chunk(best)) {
+			__set_bit(best, &tried);	/* no free chunk */
+			continue;
+		}
+		ccs_kc[best].donated++;
+		ccs_ks.rebalance_chunks++;
+		ccs_kc[cls].received = true;
+		ccs_kc[cls].received_at = now;
+		if (starving) {
+			spin_lock(&ccs_wm_lock);
+			ccs_wm_change(best, ccs_wm_cfg[best].low,
+				      ccs_wm_cfg[best].high,
+				      "rebalance: another class starved at the cap");
+			spin_unlock(&ccs_wm_lock);
+		}
+	}
+	return ccs_shared_bytes() + need <= ccs_max_pool_bytes();
+}
+
 /* Refill @cls up to its high watermark, at most CCS_REFILL_BATCH chunks. */
 static bool ccs_refill(int cls, u64 free)
 {
@@ -510,6 +678,9 @@ static bool ccs_refill(int cls, u64 free)
 		if (!budget-- || time_before(jiffies, ccs_backoff_until))
 			return true;	/* more to do */
 		size = ccs_add_chunk(cls);
+		if (size == -ENOSPC &&
+		    ccs_rebalance(cls, PAGE_SIZE << ccs_min_order(cls), jiffies))
+			continue;	/* room made under the cap */
 		if (size == -ENOSPC)
 			break;		/* at the cap: kicks will retry */
 		if (size < 0)
@@ -815,5 +986,6 @@ void ccs_kccd_get_class_stats(int cls, struct ccs_kccd_class_stats *st)
 	st->exhaustions = atomic64_read(&kc->exhaustions);
 	st->refills = kc->refills;
 	st->reclaims = kc->reclaims;
+	st->donated = kc->donated;
 	st->order_cap = kc->order_cap;
 }

@@ -43,9 +43,10 @@
  *	chunk per pass.
  *
  * auto_tune=BOOL (default 1; runtime writable)
- *	Raise a class's effective watermarks (x2, bounded by max_pool_mb)
- *	after the map path found it empty; decay them back to the configured
- *	values after 10 * reclaim_ms without exhaustion.
+ *	Raise a class's effective watermarks at once when the map path found
+ *	it empty (to twice its demand, at least x2, bounded by max_pool_mb);
+ *	decay them back to the configured values after 10 * reclaim_ms
+ *	without exhaustion.
  *
  * Bad values make the module refuse to load (-EINVAL, one pr_err line
  * naming the parameter), or a runtime write fail (-EINVAL, one pr_warn).
