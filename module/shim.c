@@ -671,19 +671,47 @@ static u64 ccs_get_required_mask(struct device *dev)
 }
 
 /*
- * The largest slot, less what the min_align_mask offset may take from it:
+ * Largest slot to offer a device: the largest class whose slot is at most
+ * 1/32 of max_pool_mb (every class up to 512 KiB from 16 MiB on).
+ *
+ * Under a small cap a big slot is a big share of it: with max_pool_mb=4 and
+ * the rfc ladder a 128 KiB segment takes a 512 KiB slot, the cap holds 8 of
+ * them, and virtio-blk merges sequential writes into requests of up to
+ * max_sectors_kb (1280 KiB), i.e. up to 10 such segments: a request that can
+ * never be mapped whole, requeued for ever.  Drivers size segments
+ * (virtio-blk: max_segment_size) or whole requests (NVMe: max_hw_sectors)
+ * from these hints when they probe, so capping the hint keeps every request
+ * a small fraction of the cap.  Mappings up to 512 KiB are still served.
+ */
+#define CCS_HINT_CAP_SHIFT	5
+
+static size_t ccs_hint_slot_size(unsigned int min_align_mask)
+{
+	u64 limit = ccs_max_pool_bytes() >> CCS_HINT_CAP_SHIFT;
+	int cls = ccs_pool_nr_classes(ccs_pool) - 1;
+
+	while (cls > 0 && ccs_class_slot_size(ccs_pool, cls) > limit)
+		cls--;
+	/* room for the min_align_mask offset and at least as much data */
+	if (ccs_class_slot_size(ccs_pool, cls) < 2ULL * (min_align_mask + 1))
+		return CCS_MAX_SLOT_SIZE;
+	return ccs_class_slot_size(ccs_pool, cls);
+}
+
+/*
+ * The hinted slot, less what the min_align_mask offset may take from it:
  * the block layer sizes requests (and segments) so they always fit.
  */
 static size_t ccs_max_mapping_size(struct device *dev)
 {
 	unsigned int mask = dma_get_min_align_mask(dev);
 
-	return CCS_MAX_SLOT_SIZE - (mask ? (size_t)mask + 1 : 0);
+	return ccs_hint_slot_size(mask) - (mask ? (size_t)mask + 1 : 0);
 }
 
 static size_t ccs_opt_mapping_size(void)
 {
-	return CCS_MAX_SLOT_SIZE;
+	return ccs_hint_slot_size(0);
 }
 
 /*
