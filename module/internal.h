@@ -93,20 +93,22 @@ static inline void ccs_kccd_check(int cls)
 }
 
 extern u32 ccs_surplus_at[CCS_MAX_CLASSES];
+extern unsigned long ccs_surplus_armed;
 void ccs_kccd_note_surplus(int cls);
 
 /**
  * ccs_kccd_check_free() - tell kccd when class @cls may have a surplus
  * @cls:	class a slot was just freed into
  *
- * For the unmap path after every slot free: any context, no locks, one
- * approximate read and one compare in the common case.  Without it kccd only
- * notices the end of a burst by sampling while the class is busy.
+ * For the unmap path after every slot free: any context, no locks, one bit
+ * test in the common case (kccd arms only the classes it has nothing
+ * scheduled for).  Without it kccd only notices the end of a burst by
+ * sampling while the class is busy.
  */
 static inline void ccs_kccd_check_free(int cls)
 {
-	if (unlikely(ccs_class_avail(ccs_pool, cls) >=
-		     READ_ONCE(ccs_surplus_at[cls])))
+	if (unlikely(test_bit(cls, &ccs_surplus_armed)) &&
+	    ccs_class_avail(ccs_pool, cls) >= READ_ONCE(ccs_surplus_at[cls]))
 		ccs_kccd_note_surplus(cls);
 }
 
