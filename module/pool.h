@@ -242,9 +242,9 @@ int ccs_chunk_add(struct ccs_pool *p, int cls, void *vaddr, phys_addr_t phys,
  * Takes an entirely free chunk if there is one; if there is none, first
  * drains the class's per-CPU magazines and depot back into the chunk free
  * lists (ccs_pool_drain()) so idle slots are not stranded, then looks
- * again.  Waits for concurrent lookups (synchronize_rcu()) before freeing
- * the metadata: process context only, may sleep.  The caller re-encrypts
- * and frees the memory.
+ * again.  The metadata is freed after a grace period (call_rcu()), the
+ * memory is the caller's at once: it re-encrypts and frees it.  Process
+ * context only.
  *
  * Return: 0, -EINVAL for a bad @cls, or -ENOENT if no chunk of @cls is
  * entirely free.

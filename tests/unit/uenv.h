@@ -348,6 +348,22 @@ static inline void synchronize_rcu(void)
 	pthread_rwlock_unlock(&uenv_rcu_lock);
 }
 
+struct rcu_head {
+	void *unused;
+};
+
+/* Synchronous here: waits for the readers, then runs the callback. */
+static inline void call_rcu(struct rcu_head *head,
+			    void (*func)(struct rcu_head *head))
+{
+	synchronize_rcu();
+	func(head);
+}
+
+static inline void rcu_barrier(void)
+{
+}
+
 #define rcu_dereference(p)	 __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
 #define rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 
