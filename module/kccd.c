@@ -392,6 +392,7 @@ static long ccs_autotune(unsigned long exh, unsigned long now)
 {
 	int cls, nr = ccs_pool_nr_classes(ccs_pool);
 	unsigned long decay = ccs_decay_jiffies(), due;
+	unsigned long step = 2 * msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms));
 	long next = MAX_SCHEDULE_TIMEOUT;
 	bool on = READ_ONCE(ccs_auto_tune);
 
@@ -434,8 +435,15 @@ static long ccs_autotune(unsigned long exh, unsigned long now)
 			ccs_wm_change(cls, cfg.low, cfg.high, "auto-tune off");
 			continue;
 		}
+		/*
+		 * Quiet for the whole decay period since the last exhaustion,
+		 * then halve every two reclaim periods: a burst that raised a
+		 * class eightfold is back at the configured watermarks about
+		 * 10 s after the first decay, not a minute (which is what
+		 * kept a settled pool at twice its idle size).
+		 */
 		if (time_after_eq(now, kc->last_exhaust + decay) &&
-		    time_after_eq(now, kc->last_change + decay)) {
+		    time_after_eq(now, kc->last_change + step)) {
 			u32 high = max(eff.high / 2, cfg.high);
 			u32 low = min(max(eff.low / 2, cfg.low), high);
 
@@ -443,7 +451,7 @@ static long ccs_autotune(unsigned long exh, unsigned long now)
 			kc->last_change = now;
 			ccs_ks.autotune_decays++;
 		}
-		due = max(kc->last_exhaust, kc->last_change) + decay;
+		due = max(kc->last_exhaust + decay, kc->last_change + step);
 		next = min_t(long, next, time_after(due, now) ? due - now : 1);
 	}
 	spin_unlock(&ccs_wm_lock);

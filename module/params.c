@@ -45,8 +45,8 @@
  * auto_tune=BOOL (default 1; runtime writable)
  *	Raise a class's effective watermarks at once when the map path found
  *	it empty (to twice its demand, at least x2, bounded by max_pool_mb);
- *	decay them back to the configured values after 10 * reclaim_ms
- *	without exhaustion.
+ *	decay them back towards the configured values once 10 * reclaim_ms
+ *	passed without exhaustion, halving every 2 * reclaim_ms.
  *
  * Bad values make the module refuse to load (-EINVAL, one pr_err line
  * naming the parameter), or a runtime write fail (-EINVAL, one pr_warn).
