@@ -24,7 +24,7 @@ KDIR ?= $(if $(wildcard /lib/modules/$(KVER)/build),/lib/modules/$(KVER)/build,/
 KVERS ?= $(shell tools/kvers.sh)
 O_KO := build/$(KVER)
 
-.PHONY: all module clean deps sparse style unit bench-user fuzz build-matrix \
+.PHONY: all module clean deps sparse style unit bench-user fuzz fuzz-check build-matrix \
 	vmtest check demo install dkms-install dkms-test bench help
 
 all: module
@@ -72,6 +72,10 @@ bench-user:
 
 fuzz:
 	@$(MAKE) --no-print-directory -C tests/unit fuzz
+
+# make check's bounded fuzzing step (FUZZ_CHECK_SECONDS, default 60)
+fuzz-check:
+	@$(MAKE) --no-print-directory -C tests/unit fuzz-check
 
 # make vmtest T=<case> [KVER=...]: one case on one kernel.
 # make vmtest: every case on every kernel, with a pass/fail table.

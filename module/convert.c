@@ -145,6 +145,8 @@ int ccs_convert_decrypt(void *vaddr, unsigned int npages)
 		ccs_cs.pages_leaked_decrypt += npages;
 	}
 	spin_unlock(&ccs_convert_lock);
+	if (!ret)
+		ccs_verify_note_shared(vaddr, npages);
 	if (ret)
 		trace_cc_swiotlb_convert_fail(false, npages, ret);
 	if (ret)
@@ -174,6 +176,9 @@ int ccs_convert_encrypt(void *vaddr, unsigned int npages)
 	if (ccs_convert_atomic_refused())
 		return -EPERM;
 	might_sleep();
+
+	/* No longer shared as far as mappings go, whatever the outcome. */
+	ccs_verify_note_private(vaddr, npages);
 
 	spin_lock(&ccs_convert_lock);
 	ccs_convert_count_ctx();
@@ -243,6 +248,7 @@ int ccs_convert_init(void)
 	ccs_decrypt_seq = 0;
 	ccs_encrypt_seq = 0;
 	spin_unlock(&ccs_convert_lock);
+	ccs_verify_reset();
 	return 0;
 }
 
@@ -256,6 +262,7 @@ void ccs_convert_exit(void)
 {
 	struct ccs_convert_stats st;
 
+	ccs_verify_reset();
 	ccs_convert_get_stats(&st);
 	if (!st.decrypt_calls)
 		return;		/* never converted anything (failed load) */

@@ -21,6 +21,7 @@
  *     inject_highorder_fail		kccd's allocations above a class's
  *					minimum chunk order fail
  *     stall_kccd			kccd makes no progress while set
+ *   verify_maps, verify_shared	see verify.c
  *
  * Other files add their own files under ccs_debugfs_root, and lines to
  * "counters" with ccs_debugfs_add_counters().
@@ -370,6 +371,7 @@ void ccs_debugfs_init(void)
 	debugfs_create_u32("inject_highorder_fail", 0600, d,
 			   &ccs_inject_highorder_fail);
 	debugfs_create_u32("stall_kccd", 0600, d, &ccs_stall_kccd);
+	ccs_verify_debugfs_init(d);
 }
 
 /**

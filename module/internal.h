@@ -10,6 +10,7 @@
  *   shim.c	the struct dma_map_ops that bounces through the pool
  *   attach.c	which devices get the shim (bus notifier, exported API)
  *   debugfs.c	statistics and test knobs
+ *   verify.c	test witness: the set of shared pages, checked per mapping
  */
 #ifndef _CC_SWIOTLB_INTERNAL_H
 #define _CC_SWIOTLB_INTERNAL_H
@@ -215,6 +216,14 @@ extern u32 ccs_stall_kccd;
 
 /* debugfs.c: other files may add lines to the "counters" file */
 int ccs_debugfs_add_counters(void (*show)(struct seq_file *m));
+
+/* verify.c: shared-page set kept by convert.c, checked by the shim */
+extern u32 ccs_verify_maps;
+void ccs_verify_note_shared(void *vaddr, unsigned int npages);
+void ccs_verify_note_private(void *vaddr, unsigned int npages);
+void ccs_verify_mapping(struct device *dev, dma_addr_t dma, size_t size);
+void ccs_verify_debugfs_init(struct dentry *dir);
+void ccs_verify_reset(void);
 
 /* shim/attach */
 

@@ -171,6 +171,9 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 		return DMA_MAPPING_ERROR;
 	}
 
+	if (unlikely(READ_ONCE(ccs_verify_maps)))	/* test witness */
+		ccs_verify_mapping(dev, dma, size);
+
 	/*
 	 * Copy in for every direction, DMA_ATTR_SKIP_CPU_SYNC included, like
 	 * swiotlb_tbl_map_single(): for DMA_FROM_DEVICE this is what keeps a

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make check: every test, in order of cost, with progress and elapsed time.
-#   deps -> unit (userspace pool) -> build matrix W=1 -> sparse -> style ->
+#   deps -> unit (userspace pool) -> bounded fuzzing (60 s) -> build matrix W=1 -> sparse -> style ->
 #   DKMS round trip (+ guest) -> every guest case on every kernel.
 # Ends with a summary and the line "N passed, M failed".
 set -uo pipefail
@@ -34,6 +34,7 @@ echo "check: kernels $kvers"
 [ "$(echo "$kvers" | wc -w)" = 2 ] || { echo "check: need a 6.1 and a 6.12 kernel (make deps)"; exit 1; }
 
 step unit make --no-print-directory unit
+step fuzz-check make --no-print-directory fuzz-check
 step build-matrix make --no-print-directory build-matrix
 step sparse make --no-print-directory sparse
 step style make --no-print-directory style

@@ -102,7 +102,9 @@ print(int(round(tot)))
 PY
 }
 
-# ccs_dmesg_has REGEX DESCRIPTION: the kernel log matches
+# ccs_dmesg_has REGEX DESCRIPTION: the kernel log matches.  grep reads it
+# all (no -q): under pipefail, dmesg killed by SIGPIPE when grep -q stops
+# early would turn a match in a long log into a failure.
 ccs_dmesg_has() {
-	dmesg | grep -Eq "$1" && ccs_ok "$2" || { dmesg | tail -n 20; ccs_fail "$2 (no /$1/ in dmesg)"; }
+	dmesg | grep -E "$1" >/dev/null && ccs_ok "$2" || { dmesg | tail -n 20; ccs_fail "$2 (no /$1/ in dmesg)"; }
 }

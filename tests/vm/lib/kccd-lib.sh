@@ -102,3 +102,13 @@ kccd_final_check() {
 	# shellcheck disable=SC2034 # read by the cases
 	KCCD_FINAL_LEAKED=$l
 }
+
+# kccd_in_use: slots in use, all classes (takes a snapshot)
+kccd_in_use() {
+	local c n=0
+	kccd_snap
+	for c in $(kccd_classes); do
+		n=$((n + ${K[class${c}_in_use]}))
+	done
+	echo "$n"
+}

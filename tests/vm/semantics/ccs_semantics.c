@@ -14,6 +14,13 @@
  *			must refuse it with -EBUSY
  *   exhaust=0|1	run the pool exhaustion and sg unwind test (default 1;
  *			load cc_swiotlb with a small max_pool_mb)
+ *   mode=all|badinput|security
+ *			all (default): every semantics test above;
+ *			badinput: only requests the shim must refuse (zero
+ *			length, invalid direction, oversize) and bogus
+ *			unmaps/syncs, each refused and counted, nothing lost;
+ *			security: slot reuse never shows one mapping's data
+ *			to another, coherent memory is zeroed on reuse
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -21,6 +28,7 @@
 #include <linux/platform_device.h>
 #include <linux/pci.h>
 #include <linux/dma-mapping.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-direct.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -35,6 +43,9 @@ MODULE_PARM_DESC(bound_dev, "PCI device with a driver bound (attach must say -EB
 static bool exhaust = true;
 module_param(exhaust, bool, 0444);
 MODULE_PARM_DESC(exhaust, "Run the pool exhaustion / sg unwind test");
+static char *mode = "all";
+module_param(mode, charp, 0444);
+MODULE_PARM_DESC(mode, "all, badinput or security");
 
 #define BUF_ORDER	8		/* 1 MiB of original buffer */
 #define BUF_SIZE	(PAGE_SIZE << BUF_ORDER)
@@ -306,6 +317,140 @@ static void test_oversize(void)
 	sg_free_table(&sgt);
 }
 
+/*
+ * Requests no slot can serve, fed to the shim's own ops where the DMA API
+ * would BUG() first (an invalid direction): each must fail cleanly, with no
+ * slot taken (detach at the end says -EBUSY otherwise).
+ */
+static void test_badinput(void)
+{
+	const struct dma_map_ops *ops = get_dma_ops(dev);
+	struct sg_table sgt;
+	dma_addr_t dma, stray;
+	int ret;
+
+	dma = dma_map_single(dev, buf, 0, DMA_TO_DEVICE);
+	check(dma_mapping_error(dev, dma), "a zero-length dma_map_single is refused");
+	dma = dma_map_single(dev, buf, 0, DMA_FROM_DEVICE);
+	check(dma_mapping_error(dev, dma), "a zero-length FROM_DEVICE map is refused");
+
+	if (!sg_alloc_table(&sgt, 2, GFP_KERNEL)) {
+		sg_set_buf(sgt.sgl, buf, 4096);
+		sg_set_buf(sg_next(sgt.sgl), buf + SZ_64K, 0);
+		ret = dma_map_sgtable(dev, &sgt, DMA_TO_DEVICE, 0);
+		check(ret == -EINVAL,
+		      "an sg table with a zero-length entry fails with -EINVAL (%d)",
+		      ret);
+		if (!ret)
+			dma_unmap_sgtable(dev, &sgt, DMA_TO_DEVICE, 0);
+		sg_free_table(&sgt);
+	}
+
+	check(ops && ops->map_page && ops->map_sg, "the device has the shim's ops");
+	if (!ops || !ops->map_page || !ops->map_sg)
+		return;
+	dma = ops->map_page(dev, virt_to_page(buf), 0, 4096, DMA_NONE, 0);
+	check(dma == DMA_MAPPING_ERROR, "map_page with DMA_NONE is refused");
+	dma = ops->map_page(dev, virt_to_page(buf), 0, 4096,
+			    (enum dma_data_direction)7, 0);
+	check(dma == DMA_MAPPING_ERROR, "map_page with direction 7 is refused");
+	if (!sg_alloc_table(&sgt, 2, GFP_KERNEL)) {
+		sg_set_buf(sgt.sgl, buf, 4096);
+		sg_set_buf(sg_next(sgt.sgl), buf + SZ_64K, 4096);
+		ret = ops->map_sg(dev, sgt.sgl, 2, DMA_NONE, 0);
+		check(ret == -EINVAL, "map_sg with DMA_NONE fails with -EINVAL (%d)",
+		      ret);
+		sg_free_table(&sgt);
+	}
+
+	test_oversize();
+
+	/* The largest mapping there is still works. */
+	dma = dma_map_single(dev, buf, SZ_512K, DMA_BIDIRECTIONAL);
+	check(!dma_mapping_error(dev, dma), "a 512 KiB mapping (the largest slot) works");
+	if (dma_mapping_error(dev, dma))
+		return;
+	dma_unmap_single(dev, dma, SZ_512K, DMA_BIDIRECTIONAL);
+	/* Unmapped twice: the second one must be ignored, not free a slot. */
+	memset(buf, 0x44, 4096);
+	ops->unmap_page(dev, dma, SZ_512K, DMA_BIDIRECTIONAL, 0);
+	check(all_are(buf, 4096, 0x44), "a double unmap copies nothing back");
+
+	/* Addresses that never were a mapping of this device. */
+	stray = phys_to_dma(dev, virt_to_phys(buf));
+	ops->unmap_page(dev, stray, 4096, DMA_FROM_DEVICE, 0);
+	check(all_are(buf, 4096, 0x44), "unmap of an address never mapped copies nothing");
+	dma = dma_map_single(dev, buf, 4096, DMA_BIDIRECTIONAL);
+	if (!dma_mapping_error(dev, dma)) {
+		memset(slot_of(dma), 0x66, 4096);
+		dma_sync_single_for_cpu(dev, dma + 8192, 64, DMA_FROM_DEVICE);
+		dma_sync_single_for_cpu(dev, dma + 4000, 200, DMA_FROM_DEVICE);
+		check(all_are(buf, 4096, 0x44),
+		      "syncs outside the mapping are refused (nothing copied)");
+		dma_unmap_single(dev, dma, 4096, DMA_BIDIRECTIONAL);
+		check(all_are(buf, 4096, 0x66), "the mapping itself still works");
+	}
+}
+
+/*
+ * The host sees the bounce slot, not the original: whatever a slot held for
+ * one mapping must never reach another mapping's buffer, even when the
+ * device writes less than it was given (or nothing at all), with and
+ * without DMA_ATTR_SKIP_CPU_SYNC.
+ */
+static void test_security(void)
+{
+	static const size_t sizes[] = { 512, 4096, 65536, SZ_512K };
+	static const unsigned long attrs[] = { 0, DMA_ATTR_SKIP_CPU_SYNC };
+	int i, a, round, reused = 0, leaks = 0;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		size_t sz = sizes[i];
+
+		for (a = 0; a < ARRAY_SIZE(attrs); a++) {
+			for (round = 0; round < 8; round++) {
+				dma_addr_t d1, d2;
+
+				memset(buf, 0x5e, sz);	/* the "secret" */
+				d1 = dma_map_single(dev, buf, sz, DMA_TO_DEVICE);
+				if (dma_mapping_error(dev, d1))
+					continue;
+				dma_unmap_single(dev, d1, sz, DMA_TO_DEVICE);
+				memset(buf, 0, sz);
+				d2 = dma_map_single_attrs(dev, buf, sz,
+							  DMA_FROM_DEVICE,
+							  attrs[a]);
+				if (dma_mapping_error(dev, d2))
+					continue;
+				reused += d1 == d2;
+				/* short write: round 0 writes nothing */
+				memset(slot_of(d2), 0xd0, round * sz / 16);
+				dma_unmap_single_attrs(dev, d2, sz,
+						       DMA_FROM_DEVICE, 0);
+				leaks += !!memchr(buf, 0x5e, sz);
+			}
+		}
+	}
+	check(reused > 0, "slots were reused between mappings (%d times)", reused);
+	check(!leaks, "FROM_DEVICE short writes never return another mapping's data (%d leaks)",
+	      leaks);
+
+	for (round = 0; round < 8; round++) {
+		size_t sz = round & 1 ? 4096 : SZ_64K;
+		dma_addr_t dma;
+		u8 *p;
+
+		p = dma_alloc_coherent(dev, sz, &dma, GFP_KERNEL);
+		if (!p) {
+			check(false, "dma_alloc_coherent %zu", sz);
+			return;
+		}
+		check(all_are(p, sz, 0), "coherent %zu bytes zeroed (round %d)", sz, round);
+		memset(p, 0x5e, sz);
+		dma_free_coherent(dev, sz, p, dma);
+	}
+}
+
 static void test_coherent(void)
 {
 	static const size_t sizes[] = { 100, 4096, 16384, 65536, SZ_512K,
@@ -482,7 +627,15 @@ static int __init ccs_semantics_init(void)
 
 	ret = cc_swiotlb_attach(dev);
 	check(!ret, "cc_swiotlb_attach(%s) (%d)", dev_name(dev), ret);
-	if (!ret) {
+	if (!ret && !strcmp(mode, "badinput")) {
+		test_badinput();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach(): no slot left behind (%d)", ret);
+	} else if (!ret && !strcmp(mode, "security")) {
+		test_security();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach(): no slot left behind (%d)", ret);
+	} else if (!ret) {
 		test_bounce_in();
 		test_min_align();
 		test_skip_cpu_sync();
