@@ -47,6 +47,7 @@
 #include <linux/string.h>
 #include <linux/ctype.h>
 #include <linux/percpu.h>
+#include <linux/workqueue.h>
 #include <linux/cc_swiotlb.h>
 #include "internal.h"
 #include <trace/events/cc_swiotlb.h>
@@ -344,6 +345,15 @@ static void ccs_dev_free(struct ccs_dev *cd)
  * (@force: a driver bug, we are called from its unbind and cannot refuse)
  * the slots stay allocated and @cd stays in the table, pinning the module,
  * since the device may still DMA into them.
+ *
+ * Coherent allocations alone are different: a driver may legitimately free
+ * them after its unbind, from a release callback that runs when the last
+ * reference goes (6.1's nvme frees its doorbell buffers in
+ * nvme_pci_free_ctrl(), which an open /dev/nvmeX delays).  Those frees must
+ * still reach us: with the old ops they would hand pool memory to
+ * dma-direct, which would free shared pool pages to the page allocator.  So
+ * the device keeps our ops, marked draining, until the last one is freed
+ * (ccs_drain_fn()), or a driver binds again and takes the entry over.
  */
 static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
 {
@@ -357,6 +367,14 @@ static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
 	if ((maps || coherent) && !force)
 		return -EBUSY;
 
+	if (!maps && coherent) {
+		if (!cd->draining)
+			dev_info(cd->dev, CCS_NAME ": %s with %llu coherent allocations outstanding: keeping the DMA ops until they are freed\n",
+				 how, coherent);
+		WRITE_ONCE(cd->draining, true);
+		return 0;
+	}
+	WRITE_ONCE(cd->draining, false);
 	set_dma_ops(cd->dev, cd->prev_ops);
 	trace_cc_swiotlb_detach(cd->dev, maps + coherent);
 	if (maps || coherent) {
@@ -370,6 +388,36 @@ static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
 	list_del(&cd->node);
 	ccs_dev_free(cd);
 	return 0;
+}
+
+/*
+ * Finish the detach of every draining device whose coherent allocations are
+ * all freed.  A work item, because the last free may come in atomic context
+ * and the table lock is a mutex; one for all devices, so that module exit
+ * can flush it.
+ */
+static void ccs_drain_fn(struct work_struct *work)
+{
+	struct ccs_dev *cd, *tmp;
+
+	mutex_lock(&ccs_attach_lock);
+	list_for_each_entry_safe(cd, tmp, &ccs_devs, node)
+		if (cd->draining)
+			ccs_detach_locked(cd, false, "late coherent frees done");
+	mutex_unlock(&ccs_attach_lock);
+}
+
+static DECLARE_WORK(ccs_drain_work, ccs_drain_fn);
+
+/**
+ * ccs_attach_note_drained() - a draining device freed coherent memory
+ * @cd:	the device's entry (still in the table: it holds an allocation)
+ *
+ * Any context.  Lets the work item finish the detach if that was the last.
+ */
+void ccs_attach_note_drained(struct ccs_dev *cd)
+{
+	schedule_work(&ccs_drain_work);
 }
 
 static void ccs_devres_detach(void *data)
@@ -460,6 +508,7 @@ static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
 {
 	const struct ccs_match *why;
 	struct device *dev = data;
+	struct ccs_dev *cd;
 	char desc[64];
 
 	/* enum bus_notifier_event values differ between kernels: use names */
@@ -467,10 +516,22 @@ static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
 		return NOTIFY_DONE;
 
 	mutex_lock(&ccs_attach_lock);
-	if (!ccs_find_dev(dev) &&
-	    ccs_policy_wants(dev, dev->driver->name, &why))
+	cd = ccs_find_dev(dev);
+	if (cd && cd->draining && !cd->by_api) {
+		/*
+		 * Still ours, waiting for late coherent frees of the previous
+		 * driver: keep bouncing, and detach with this driver's unbind.
+		 */
+		if (!devm_add_action(dev, ccs_devres_detach, cd)) {
+			WRITE_ONCE(cd->draining, false);
+			dev_info(dev, CCS_NAME ": re-attached while coherent allocations of the previous binding are outstanding\n");
+		} else {
+			dev_warn(dev, CCS_NAME ": cannot track the new binding (no memory): detaches when the old allocations are freed\n");
+		}
+	} else if (!cd && ccs_policy_wants(dev, dev->driver->name, &why)) {
 		ccs_attach_locked(dev, false,
 				  ccs_match_desc(why, desc, sizeof(desc)));
+	}
 	mutex_unlock(&ccs_attach_lock);
 	return NOTIFY_DONE;
 }
@@ -541,7 +602,7 @@ EXPORT_SYMBOL_GPL(cc_swiotlb_detach);
 
 /*
  * One line per attached device:
- *   DEVICE driver=NAME how=bind|api|leaked maps=N unmaps=N outstanding=N
+ *   DEVICE driver=NAME how=bind|api|draining|leaked maps=N unmaps=N outstanding=N
  *   bytes=N exhausted=N errors=N fallbacks=N syncs=N coherent_allocs=N
  *   coherent_frees=N coherent_bytes=N
  */
@@ -556,7 +617,8 @@ static int ccs_devices_show(struct seq_file *m, void *v)
 		seq_printf(m, "%s driver=%s how=%s maps=%llu unmaps=%llu outstanding=%lld bytes=%llu exhausted=%llu errors=%llu fallbacks=%llu syncs=%llu coherent_allocs=%llu coherent_frees=%llu coherent_bytes=%llu\n",
 			   dev_name(cd->dev),
 			   cd->dev->driver ? cd->dev->driver->name : "-",
-			   cd->leaked ? "leaked" : cd->by_api ? "api" : "bind",
+			   cd->leaked ? "leaked" : cd->draining ? "draining" :
+			   cd->by_api ? "api" : "bind",
 			   s.maps, s.unmaps, (s64)(s.maps - s.unmaps), s.bytes,
 			   s.exhausted, s.errors, s.fallbacks, s.syncs,
 			   s.coherent_allocs, s.coherent_frees,
@@ -637,12 +699,13 @@ void ccs_attach_exit(void)
 
 	/* Large coherent frees from atomic context may still be in flight. */
 	ccs_shim_flush();
+	flush_work(&ccs_drain_work);
 
 	mutex_lock(&ccs_attach_lock);
 	list_for_each_entry_safe(cd, tmp, &ccs_devs, node) {
 		pr_err("%s still attached at a forced unload\n",
 		       dev_name(cd->dev));
-		if (!cd->by_api && !cd->leaked)
+		if (!cd->by_api && !cd->leaked && !cd->draining)
 			devm_remove_action(cd->dev, ccs_devres_detach, cd);
 		set_dma_ops(cd->dev, cd->prev_ops);
 		list_del(&cd->node);

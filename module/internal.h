@@ -277,6 +277,7 @@ struct ccs_dev {
 	struct list_head node;
 	bool by_api;
 	bool leaked;
+	bool draining;		/* unbound, coherent memory not yet all freed */
 };
 
 /* shim.c */
@@ -285,5 +286,8 @@ bool ccs_shim_mask_ok(struct device *dev, u64 mask);
 phys_addr_t ccs_shim_max_phys(void);
 void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum);
 void ccs_shim_flush(void);
+
+/* attach.c */
+void ccs_attach_note_drained(struct ccs_dev *cd);
 
 #endif /* _CC_SWIOTLB_INTERNAL_H */

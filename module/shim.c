@@ -574,7 +574,7 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 			goto bogus;
 		ccs_slot_free(ccs_pool, slot);
 		this_cpu_inc(cd->stats->coherent_frees);
-		return;
+		goto out;
 	}
 
 	if (unlikely(!virt_addr_valid(vaddr) || virt_to_phys(vaddr) != phys ||
@@ -582,6 +582,10 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 		goto bogus;
 	ccs_free_converted(virt_to_page(vaddr), order);
 	this_cpu_inc(cd->stats->coherent_frees);
+out:
+	/* a late free after the driver unbound: maybe the last one */
+	if (unlikely(READ_ONCE(cd->draining)))
+		ccs_attach_note_drained(cd);
 	return;
 
 bogus:

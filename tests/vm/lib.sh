@@ -22,6 +22,11 @@ ccs_eq() {
 	[ "$2" -eq "$3" ] 2>/dev/null && ccs_ok "$1 ($2 == $3)" || ccs_fail "$1 ($2 != $3)"
 }
 
+# ccs_streq DESCRIPTION GOT WANT: string equality
+ccs_streq() {
+	[ "$2" = "$3" ] && ccs_ok "$1 ($2)" || ccs_fail "$1 ('$2' != '$3')"
+}
+
 # ccs_le DESCRIPTION A B: A <= B
 ccs_le() {
 	[ "$2" -le "$3" ] 2>/dev/null && ccs_ok "$1 ($2 <= $3)" || ccs_fail "$1 ($2 > $3)"
