@@ -25,7 +25,7 @@ KVERS ?= $(shell tools/kvers.sh)
 O_KO := build/$(KVER)
 
 .PHONY: all module clean deps sparse style unit bench-user fuzz fuzz-check build-matrix \
-	vmtest check demo install dkms-install dkms-test bench help
+	vmtest check check-debug demo install dkms-install dkms-test bench help
 
 all: module
 
@@ -94,6 +94,11 @@ dkms-test:
 
 check:
 	@tools/check.sh
+
+# Every guest case on a KASAN/lockdep/DMA_API_DEBUG/kmemleak build of Debian's
+# 6.1 kernel (built once, cached in /var/cache/cc-swiotlb): not part of check.
+check-debug:
+	@tools/check-debug.sh
 
 demo:
 	@tools/demo.sh $(KVER)

@@ -7,7 +7,10 @@
 # busybox for the guest's initramfs, and the pieces of linux-source that
 # checkpatch needs.  Idempotent: it installs only what is missing.
 #
-# Usage: tools/install-deps.sh [--check]   (--check: exit 1 if anything is missing)
+# Usage: tools/install-deps.sh [--check] [--debug-kernel]
+#   --check         exit 1 if anything is missing, install nothing
+#   --debug-kernel  also what building make check-debug's guest kernel from
+#                   linux-source needs (tools/debug-kernel.sh)
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
@@ -16,6 +19,8 @@ PKGS="qemu-system-x86 qemu-utils fio bpftrace dkms busybox-static sparse cpio
       kmod xz-utils zstd build-essential python3 python3-matplotlib
       linux-source-6.1 libelf-dev bc flex bison iproute2 netcat-openbsd
       iputils-ping shellcheck"
+# Building a kernel (tools/debug-kernel.sh): on top of the above
+DEBUG_PKGS="libssl-dev libelf-dev bc flex bison perl kmod xz-utils"
 
 missing_pkgs() {
 	local p
@@ -47,7 +52,13 @@ installed_release() {
 }
 
 check_only=0
-[ "${1:-}" = --check ] && check_only=1
+for a in "$@"; do
+	case $a in
+	--check) check_only=1 ;;
+	--debug-kernel) PKGS="$PKGS $DEBUG_PKGS" ;;
+	*) echo "install-deps: unknown option $a" >&2; exit 2 ;;
+	esac
+done
 
 need=$(missing_pkgs)
 k61=$(installed_release 6.1.0-)

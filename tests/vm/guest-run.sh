@@ -10,12 +10,37 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp TERM=dumb
 cd /tmp || exit 1
 cat /proc/sys/kernel/tainted >"$out/taint-before"
+# The whole kernel log, whatever the case clears with dmesg -C (a /dev/kmsg
+# reader keeps its own position) and at every level (the console shows
+# errors only, so not a WARN): tests/vm/run judges it.
+cat /dev/kmsg >"$out/kmsg" 2>/dev/null &
+kmsg_pid=$!
+# A kernel with kmemleak (the make check-debug kernel): forget what boot left
+# unreferenced, so that what the end-of-case scan reports is the case's.
+kmemleak=/sys/kernel/debug/kmemleak
+if [ -w "$kmemleak" ]; then
+	echo scan >"$kmemleak" && echo clear >"$kmemleak"
+fi
 echo "guest: kernel $(uname -r), case $CCS_CASE"
 start=$(date +%s)
 timeout -k 10 "$CCS_CASE_TIMEOUT" "$CCS_CASE_FILE" 2>&1 | tee "$out/output"
 rc=${PIPESTATUS[0]}
 echo "guest: case $CCS_CASE exited $rc after $(($(date +%s) - start)) s"
 cat /proc/sys/kernel/tainted >"$out/taint-after"
+# kmemleak reports an object left unreferenced over two scans (the second
+# drops pointers that were only in flight); dma-debug counts every error it
+# found, also those past the first it printed.  tests/vm/run judges both.
+if [ -w "$kmemleak" ]; then
+	s=$(date +%s)
+	echo scan >"$kmemleak" && sleep 1 && echo scan >"$kmemleak"
+	cat "$kmemleak" >"$out/kmemleak"
+	echo "guest: kmemleak scan took $(($(date +%s) - s)) s, $(grep -c '^unreferenced object' "$out/kmemleak") suspected leak(s)"
+fi
+if [ -r /sys/kernel/debug/dma-api/error_count ]; then
+	cat /sys/kernel/debug/dma-api/error_count >"$out/dma-api-errors"
+fi
 dmesg >"$out/dmesg"
+sleep 1
+kill "$kmsg_pid" 2>/dev/null
 echo "$rc" >"$out/rc"
 sync

@@ -4,7 +4,8 @@
 # Build the guest's tiny initramfs for one kernel release: static busybox, the
 # modules needed to reach the host's root filesystem over virtio-9p (resolved
 # from the kernel's own modules.dep and decompressed, since busybox insmod
-# cannot read .ko.xz) and tests/vm/init as PID 1.
+# cannot read .ko.xz; none if the kernel has them built in, as the make
+# check-debug kernel does) and tests/vm/init as PID 1.
 #
 # Usage: mkinitrd.sh KVER OUTPUT.cpio.gz
 set -euo pipefail
