@@ -15,6 +15,8 @@ cat /proc/sys/kernel/tainted >"$out/taint-before"
 # errors only, so not a WARN): tests/vm/run judges it.
 cat /dev/kmsg >"$out/kmsg" 2>/dev/null &
 kmsg_pid=$!
+# dma-debug (make check-debug kernel) prints its first error only: all of them
+[ -w /sys/kernel/debug/dma-api/all_errors ] && echo 1 >/sys/kernel/debug/dma-api/all_errors
 # A kernel with kmemleak (the make check-debug kernel): forget what boot left
 # unreferenced, so that what the end-of-case scan reports is the case's.
 kmemleak=/sys/kernel/debug/kmemleak
