@@ -411,11 +411,10 @@ static DECLARE_WORK(ccs_drain_work, ccs_drain_fn);
 
 /**
  * ccs_attach_note_drained() - a draining device freed coherent memory
- * @cd:	the device's entry (still in the table: it holds an allocation)
  *
  * Any context.  Lets the work item finish the detach if that was the last.
  */
-void ccs_attach_note_drained(struct ccs_dev *cd)
+void ccs_attach_note_drained(void)
 {
 	schedule_work(&ccs_drain_work);
 }

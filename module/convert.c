@@ -145,13 +145,13 @@ int ccs_convert_decrypt(void *vaddr, unsigned int npages)
 		ccs_cs.pages_leaked_decrypt += npages;
 	}
 	spin_unlock(&ccs_convert_lock);
-	if (!ret)
+	if (!ret) {
 		ccs_verify_note_shared(vaddr, npages);
-	if (ret)
+	} else {
 		trace_cc_swiotlb_convert_fail(false, npages, ret);
-	if (ret)
 		pr_warn_ratelimited("set_memory_decrypted(%u pages) failed: %d%s; pages leaked\n",
 				    npages, ret, inject ? " (injected)" : "");
+	}
 	return ret;
 }
 

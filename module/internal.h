@@ -288,6 +288,6 @@ void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum);
 void ccs_shim_flush(void);
 
 /* attach.c */
-void ccs_attach_note_drained(struct ccs_dev *cd);
+void ccs_attach_note_drained(void);
 
 #endif /* _CC_SWIOTLB_INTERNAL_H */

@@ -573,7 +573,6 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 			     ccs_slot_phys(slot) != phys))
 			goto bogus;
 		ccs_slot_free(ccs_pool, slot);
-		this_cpu_inc(cd->stats->coherent_frees);
 		goto out;
 	}
 
@@ -581,11 +580,11 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 		     !PAGE_ALIGNED(phys)))
 		goto bogus;
 	ccs_free_converted(virt_to_page(vaddr), order);
-	this_cpu_inc(cd->stats->coherent_frees);
 out:
+	this_cpu_inc(cd->stats->coherent_frees);
 	/* a late free after the driver unbound: maybe the last one */
 	if (unlikely(READ_ONCE(cd->draining)))
-		ccs_attach_note_drained(cd);
+		ccs_attach_note_drained();
 	return;
 
 bogus:

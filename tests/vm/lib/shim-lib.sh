@@ -8,12 +8,17 @@
 CCS_CTL=$CCS_TOP/tools/cc-swiotlb-ctl
 TRACEFS=/sys/kernel/tracing
 
+# shim_field_or PCI FIELD DEFAULT: a field of PCI's line in
+# cc_swiotlb/devices, DEFAULT when PCI is not attached
+shim_field_or() {
+	awk -v d="$1" -v f="$2" -v def="$3" '$1 == d { for (i = 2; i <= NF; i++) {
+		split($i, kv, "="); if (kv[1] == f) { print kv[2]; found = 1 } } }
+		END { if (!found) { if (def == "") exit 1; print def } }' "$CCS_DBG/devices"
+}
+
 # shim_field PCI FIELD: a counter of PCI's line in cc_swiotlb/devices
 shim_field() {
-	awk -v d="$1" -v f="$2" '$1 == d { for (i = 2; i <= NF; i++) {
-		split($i, kv, "="); if (kv[1] == f) { print kv[2]; found = 1 } } }
-		END { if (!found) exit 1 }' "$CCS_DBG/devices" ||
-		ccs_fail "no $2 for $1 in $CCS_DBG/devices"
+	shim_field_or "$1" "$2" "" || ccs_fail "no $2 for $1 in $CCS_DBG/devices"
 }
 
 shim_attached() {
@@ -44,10 +49,11 @@ shim_trace_start() {
 	echo 1 >"$t/tracing_on"
 }
 
-# shim_trace_count NAME: events recorded (and overruns, which also count)
+# shim_trace_count NAME [EVENT]: EVENT (default swiotlb_bounced) events
+# recorded in tracefs instance NAME (and overruns, which also count)
 shim_trace_count() {
 	local t=$TRACEFS/instances/$1 n over
-	n=$(grep -c swiotlb_bounced "$t/trace")
+	n=$(grep -c "${2:-swiotlb_bounced}" "$t/trace")
 	over=$(awk '/^overrun:/ {s += $2} END {print s + 0}' "$t"/per_cpu/cpu*/stats)
 	echo $((n + over))
 }
