@@ -9,6 +9,19 @@ out=$1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/tmp TERM=dumb
 cd /tmp || exit 1
+# A kernel that reported a problem while booting (tests/vm/lib/
+# kernel-problems.sh) has not run any of our code yet: tests/vm/run boots it
+# again, and runs the case on its last attempt only (where it then fails).
+# shellcheck source=tests/vm/lib/kernel-problems.sh
+. "$CCS_TOP/tests/vm/lib/kernel-problems.sh"
+if [ ! -e "$out/last-boot" ] &&
+   dmesg | grep -E "$CCS_BAD" | grep -Ev "$CCS_BENIGN" >"$out/boot-problems"; then
+	echo "guest: the kernel reported a problem while booting: $(head -n 1 "$out/boot-problems")"
+	dmesg >"$out/dmesg"
+	sync
+	exit 0
+fi
+rm -f "$out/boot-problems"
 cat /proc/sys/kernel/tainted >"$out/taint-before"
 # The whole kernel log, whatever the case clears with dmesg -C (a /dev/kmsg
 # reader keeps its own position) and at every level (the console shows
