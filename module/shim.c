@@ -678,7 +678,7 @@ static u64 ccs_get_required_mask(struct device *dev)
 
 /*
  * Largest slot to offer a device: the largest class whose slot is at most
- * 1/32 of max_pool_mb (every class up to 512 KiB from 16 MiB on).
+ * 1/16 of max_pool_mb (every class up to 512 KiB from 8 MiB on).
  *
  * Under a small cap a big slot is a big share of it: with max_pool_mb=4 and
  * the rfc ladder a 128 KiB segment takes a 512 KiB slot, the cap holds 8 of
@@ -688,8 +688,13 @@ static u64 ccs_get_required_mask(struct device *dev)
  * (virtio-blk: max_segment_size) or whole requests (NVMe: max_hw_sectors)
  * from these hints when they probe, so capping the hint keeps every request
  * a small fraction of the cap.  Mappings up to 512 KiB are still served.
+ *
+ * Not smaller than 1/16 though: at 1/32 (124 KiB at 4 MiB) NVMe split every
+ * 256 KiB I/O into three commands (124 + 124 + 8 KiB) in two classes, and
+ * under that cap served 256 KiB randrw at 0.3x stock swiotlb, whose 256 KiB
+ * segments need no split; at 1/16 it is one 252 KiB command and a 4 KiB one.
  */
-#define CCS_HINT_CAP_SHIFT	5
+#define CCS_HINT_CAP_SHIFT	4
 
 static size_t ccs_hint_slot_size(unsigned int min_align_mask)
 {
