@@ -224,14 +224,15 @@ static void test_skip_cpu_sync(void)
  * dma-debug (make check-debug) dma_sync_single_for_cpu() would also report
  * the misuse and fail the case: call the device's ops, as it does, directly.
  */
-static void invalid_sync_for_cpu(dma_addr_t dma, size_t size)
+static void invalid_sync_for_cpu(dma_addr_t dma, size_t size,
+				 enum dma_data_direction dir)
 {
 	const struct dma_map_ops *ops = get_dma_ops(dev);
 
 	if (IS_ENABLED(CONFIG_DMA_API_DEBUG) && ops && ops->sync_single_for_cpu)
-		ops->sync_single_for_cpu(dev, dma, size, DMA_BIDIRECTIONAL);
+		ops->sync_single_for_cpu(dev, dma, size, dir);
 	else
-		dma_sync_single_for_cpu(dev, dma, size, DMA_BIDIRECTIONAL);
+		dma_sync_single_for_cpu(dev, dma, size, dir);
 }
 
 static void test_partial_sync(void)
@@ -261,7 +262,7 @@ static void test_partial_sync(void)
 	      all_are(s + 5100, 100, 0xee),
 	      "sync_for_device(dma + 5000, 100) copies exactly that range in");
 	/* A sync running past the mapping is refused, not half done. */
-	invalid_sync_for_cpu(dma + 8000, 500);
+	invalid_sync_for_cpu(dma + 8000, 500, DMA_BIDIRECTIONAL);
 	check(all_are(buf + 8000, 192, 0x01),
 	      "a sync running past the end of the mapping copies nothing");
 	dma_unmap_single(dev, dma, 8192, DMA_BIDIRECTIONAL);
@@ -399,8 +400,8 @@ static void test_badinput(void)
 	dma = dma_map_single(dev, buf, 4096, DMA_BIDIRECTIONAL);
 	if (!dma_mapping_error(dev, dma)) {
 		memset(slot_of(dma), 0x66, 4096);
-		dma_sync_single_for_cpu(dev, dma + 8192, 64, DMA_FROM_DEVICE);
-		dma_sync_single_for_cpu(dev, dma + 4000, 200, DMA_FROM_DEVICE);
+		invalid_sync_for_cpu(dma + 8192, 64, DMA_FROM_DEVICE);
+		invalid_sync_for_cpu(dma + 4000, 200, DMA_FROM_DEVICE);
 		check(all_are(buf, 4096, 0x44),
 		      "syncs outside the mapping are refused (nothing copied)");
 		dma_unmap_single(dev, dma, 4096, DMA_BIDIRECTIONAL);
