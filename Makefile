@@ -2,7 +2,7 @@
 #
 # cc_swiotlb — see README.md.  The two commands a new machine needs:
 #   make demo     install what is missing, build, boot a guest, bounce NVMe under fio
-#   make check    every test: unit, build matrix, style, sparse, DKMS, guest cases
+#   make check    every test: unit, fuzz, sparse + W=1, style, DKMS, guest cases
 #
 # KVER selects the kernel to build for: default is the running kernel if it
 # has a build tree, else the newest installed Debian headers.
@@ -25,7 +25,7 @@ KVERS ?= $(shell tools/kvers.sh)
 O_KO := build/$(KVER)
 
 .PHONY: all module clean deps sparse style unit bench-user fuzz fuzz-check build-matrix \
-	vmtest check check-debug demo install dkms-install dkms-test bench help
+	vmtest check check-debug demo install dkms-install dkms-test bench help harness-selftest
 
 all: module
 
@@ -91,6 +91,11 @@ vmtest:
 
 dkms-test:
 	@tests/dkms/test.sh $(KVERS)
+
+# The harness's negative controls: one boot of deliberately broken cases
+# (tests/vm/selftest), each of which must be judged failed.  Part of check.
+harness-selftest:
+	@tests/vm/selftest/harness-selftest $(if $(filter command line,$(origin KVER)),$(KVER))
 
 check:
 	@tools/check.sh

@@ -1,50 +1,77 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# make check: every test, in order of cost, with progress and elapsed time.
-#   deps -> unit (userspace pool) -> bounded fuzzing (60 s) -> build matrix W=1 -> sparse -> style ->
-#   DKMS round trip (+ guest) -> every guest case on every kernel.
+# make check: every test, with the time of every step, the number of guest
+# boots and the total:
+#   deps -> unit (userspace pool) -> sparse (C=2 W=1: sparse and W=1
+#   warnings, both kernels) -> style -> DKMS install -> harness-selftest
+#   (one boot: the harness catches what it must) -> every guest case on
+#   every kernel, dkms-load among them (tests/vm/run-all: cases share
+#   boots, both kernels side by side) -> DKMS remove.
+# Bounded fuzzing (60 s) runs in the background beside the first steps.
 # Ends with a summary and the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 t0=$(date +%s)
-declare -a names results
+declare -a results
 pass=0 fail=0
 
+# record NAME SECONDS STATUS
+record() {
+	if [ "$3" = 0 ]; then
+		results+=("PASS  $1 ($2s)")
+		pass=$((pass + 1))
+	else
+		results+=("FAIL  $1 ($2s)")
+		fail=$((fail + 1))
+	fi
+	echo "=== [$(( $(date +%s) - t0 ))s] $1: $([ "$3" = 0 ] && echo PASS || echo FAIL) in $2s"
+}
+
 step() {
-	local name=$1
+	local name=$1 s rc
 	shift
-	local s
 	s=$(date +%s)
 	echo
 	echo "=== [$(( $(date +%s) - t0 ))s] $name: $*"
-	if "$@"; then
-		results+=("PASS  $name ($(( $(date +%s) - s ))s)")
-		pass=$((pass + 1))
-	else
-		results+=("FAIL  $name ($(( $(date +%s) - s ))s)")
-		fail=$((fail + 1))
-	fi
-	names+=("$name")
+	"$@"
+	rc=$?
+	record "$name" $(( $(date +%s) - s )) $rc
 }
 
 tools/install-deps.sh --check >/dev/null 2>&1 || tools/install-deps.sh || { echo "deps failed"; exit 1; }
 kvers=$(tools/kvers.sh)
 echo "check: kernels $kvers"
 [ "$(echo "$kvers" | wc -w)" = 2 ] || { echo "check: need a 6.1 and a 6.12 kernel (make deps)"; exit 1; }
+mkdir -p build/vm
+export CCS_BOOT_LOG=$PWD/build/vm/boots.log
+: >"$CCS_BOOT_LOG"
+
+fs=$(date +%s)
+make --no-print-directory fuzz-check >build/check-fuzz.log 2>&1 &
+fuzz_pid=$!
+echo "=== [0s] fuzz-check: in the background (build/check-fuzz.log)"
 
 step unit make --no-print-directory unit
-step fuzz-check make --no-print-directory fuzz-check
-step build-matrix make --no-print-directory build-matrix
 step sparse make --no-print-directory sparse
 step style make --no-print-directory style
+
+wait $fuzz_pid
+frc=$?
+tail -n 5 build/check-fuzz.log
+record fuzz-check $(( $(date +%s) - fs )) $frc
+
 # shellcheck disable=SC2086
-step dkms tests/dkms/test.sh $kvers
+step dkms-install tests/dkms/test.sh --install $kvers
 # shellcheck disable=SC2086
-step vmtest tests/vm/run-all $kvers
+step harness-selftest tests/vm/selftest/harness-selftest
+# shellcheck disable=SC2086
+step vmtest env CCS_WITH_DKMS=1 tests/vm/run-all $kvers
+# shellcheck disable=SC2086
+step dkms-remove tests/dkms/test.sh --remove $kvers
 
 echo
-echo "=== summary ($(( $(date +%s) - t0 ))s)"
+echo "=== summary: $(wc -l <"$CCS_BOOT_LOG") guest boots, $(( $(date +%s) - t0 ))s in all"
 printf '  %s\n' "${results[@]}"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -6,8 +6,14 @@
 # module (name, version, vermagic), boot a guest that loads the DKMS-built
 # module (case dkms-load), then dkms remove and check nothing is left behind.
 #
-# Usage: tests/dkms/test.sh KVER...
+# Usage: tests/dkms/test.sh [--install|--remove] KVER...
+#   --install  stop after the install checks, the module left installed
+#   --remove   only remove it and check nothing is left behind
+# make check runs --install, then tests/vm/run-all with CCS_WITH_DKMS=1 (the
+# dkms-load case shares a boot with the other cases), then --remove.
 set -uo pipefail
+phase=all
+case ${1:-} in --install) phase=install; shift ;; --remove) phase=remove; shift ;; esac
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 VER=$(cat "$TOP/VERSION")
 pass=0 fail=0
@@ -18,6 +24,17 @@ cleanup() {
 	dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null 2>&1
 	rm -rf "/usr/src/cc_swiotlb-$VER"
 }
+if [ $phase = remove ]; then
+	dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null && ok "dkms remove" || bad "dkms remove"
+	for k in "$@"; do
+		ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)
+		[ -z "$ko" ] && ok "no cc_swiotlb left for $k after remove" || bad "left behind: $ko"
+	done
+	cleanup
+	echo "dkms --remove: $pass passed, $fail failed"
+	[ $fail = 0 ]
+	exit
+fi
 cleanup
 make -s -C "$TOP" dkms-install >/dev/null && ok "dkms-install copied sources to /usr/src/cc_swiotlb-$VER" ||
 	{ bad "make dkms-install"; exit 1; }
@@ -42,6 +59,7 @@ for k in "$@"; do
 	[ "$vm" = "$k" ] && ok "vermagic $vm" || bad "vermagic '$vm' != $k"
 	lic=$(modinfo -F license "$ko" 2>/dev/null)
 	[ "$lic" = GPL ] && ok "license GPL" || bad "license '$lic'"
+	[ $phase = install ] && continue
 	if "$TOP/tests/vm/run" --kver "$k" --ko "$ko" dkms-load; then
 		ok "guest on $k loads the DKMS-built module"
 	else
@@ -49,6 +67,11 @@ for k in "$@"; do
 	fi
 done
 rm -f /tmp/dkms-build-$$.log
+if [ $phase = install ]; then
+	echo "dkms --install: $pass passed, $fail failed (left installed for dkms-load)"
+	[ $fail = 0 ]
+	exit
+fi
 dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null && ok "dkms remove" || bad "dkms remove"
 for k in "$@"; do
 	ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)

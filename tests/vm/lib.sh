@@ -43,7 +43,15 @@ ccs_load() {
 	ccs_ok "loaded cc_swiotlb $*"
 }
 
+# ccs_unload: rmmod, after checking that the pool saw no bad free (the
+# bad_frees counter, where the module has it: a double or stray slot free).
+# The harness then checks the unload's "final:" accounting line
+# (tests/vm/lib/judge.sh).
 ccs_unload() {
+	local bf
+	if [ -r "$CCS_DBG/counters" ] && bf=$(awk '$1 == "bad_frees" {print $2; f=1} END {exit !f}' "$CCS_DBG/counters"); then
+		ccs_eq "pool bad frees (double or stray) before unload" "$bf" 0
+	fi
 	rmmod cc_swiotlb || ccs_fail "rmmod cc_swiotlb"
 	ccs_ok "unloaded cc_swiotlb"
 }
@@ -107,9 +115,26 @@ print(int(round(tot)))
 PY
 }
 
-# ccs_dmesg_has REGEX DESCRIPTION: the kernel log matches.  grep reads it
-# all (no -q): under pipefail, dmesg killed by SIGPIPE when grep -q stops
-# early would turn a match in a long log into a failure.
+# ccs_dmesg_save: the kernel log, saved to a file whose name it prints.
+# Grep that file, never "dmesg | grep -q": under pipefail, dmesg killed by
+# SIGPIPE when grep -q stops early turns a match into a failed pipeline,
+# which skips a "&& ccs_fail" branch.
+ccs_dmesg_save() {
+	dmesg >/tmp/.ccs-dmesg || ccs_fail "dmesg"
+	echo /tmp/.ccs-dmesg
+}
+
+# ccs_dmesg_has REGEX DESCRIPTION: the kernel log matches
 ccs_dmesg_has() {
-	dmesg | grep -E "$1" >/dev/null && ccs_ok "$2" || { dmesg | tail -n 20; ccs_fail "$2 (no /$1/ in dmesg)"; }
+	local log
+	log=$(ccs_dmesg_save)
+	grep -Eq "$1" "$log" && ccs_ok "$2" || { tail -n 20 "$log"; ccs_fail "$2 (no /$1/ in dmesg)"; }
+}
+
+# ccs_dmesg_lacks REGEX DESCRIPTION: the kernel log does not match
+ccs_dmesg_lacks() {
+	local log
+	log=$(ccs_dmesg_save)
+	if grep -E "$1" "$log"; then ccs_fail "$2 (/$1/ in dmesg)"; fi
+	ccs_ok "$2"
 }

@@ -86,8 +86,9 @@ kccd_table() {
 
 # kccd_final_check: after rmmod, the "final:" line balances
 kccd_final_check() {
-	local line d h r l
-	line=$(dmesg | grep 'cc_swiotlb: final:' | tail -n 1)
+	local line d h r l log
+	log=$(ccs_dmesg_save)
+	line=$(grep 'cc_swiotlb: final:' "$log" | tail -n 1)
 	[ -n "$line" ] || ccs_fail "no 'final:' line in dmesg after unload"
 	echo "  $line"
 	d=$(sed -n 's/.*pages_decrypted=\([0-9]*\).*/\1/p' <<<"$line")
@@ -96,7 +97,7 @@ kccd_final_check() {
 	l=$(sed -n 's/.*pages_leaked=\([0-9]*\).*/\1/p' <<<"$line")
 	ccs_eq "after unload: no page still held" "$h" 0
 	ccs_eq "after unload: decrypted == re-encrypted $r + leaked $l" "$d" $((r + l))
-	if dmesg | grep -q 'cc_swiotlb: final: conversion accounting does not balance'; then
+	if grep -q 'cc_swiotlb: final: conversion accounting does not balance' "$log"; then
 		ccs_fail "module reported unbalanced accounting"
 	fi
 	# shellcheck disable=SC2034 # read by the cases
