@@ -113,7 +113,12 @@ discard_disks() {
 # stderr (notes)
 clean_state() {
 	local left m i e
-	left=$(leftover_procs)
+	# (a process may take a moment to exit: e.g. a watchdog's last sleep)
+	for _ in $(seq 1 20); do
+		left=$(leftover_procs)
+		[ -z "$left" ] && break
+		sleep 0.25
+	done
 	if [ -n "$left" ]; then
 		echo "processes left running: $(echo "$left" | head -n 3 | tr '\n' ';')"
 		echo "$left" | while read -r i _; do kill -9 "$i" 2>/dev/null; done
