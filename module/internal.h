@@ -4,13 +4,14 @@
  * per concern:
  *   main.c	init/exit order
  *   params.c	module parameters and their validation
- *   convert.c	private<->shared conversion (+ emulated cost, fault injection)
+ *   convert.c	private<->shared conversion, failure breaker, reboot stop
  *   pool.c	size classes, chunks, magazines, lookup (also built in userspace)
  *   kccd.c	the kthread that refills ahead of demand and reclaims
  *   shim.c	the struct dma_map_ops that bounces through the pool
  *   attach.c	which devices get the shim (bus notifier, exported API)
- *   debugfs.c	statistics and test knobs
- *   verify.c	test witness: the set of shared pages, checked per mapping
+ *   debugfs.c	statistics
+ *   debug.c	debug flavour only: test knobs, test_hold, pool_check
+ *   verify.c	debug flavour only: test witness of the shared pages
  */
 #ifndef _CC_SWIOTLB_INTERNAL_H
 #define _CC_SWIOTLB_INTERNAL_H
@@ -178,6 +179,7 @@ void ccs_convert_leak(unsigned int npages);
 void ccs_convert_set_sync_task(struct task_struct *t);
 u64 ccs_convert_leaked_bytes(void);
 bool ccs_convert_paused(void);
+void ccs_convert_debugfs_init(void);
 
 /**
  * ccs_convert_untouched() - did a failed decrypt leave the pages private?
@@ -223,24 +225,11 @@ struct ccs_convert_stats {
 
 void ccs_convert_get_stats(struct ccs_convert_stats *st);
 
-/* debugfs test knobs (convert.c) */
-extern u32 ccs_inject_decrypt_fail_every;
-extern u32 ccs_inject_encrypt_fail_every;
-extern u32 ccs_emulate_call_us;
-extern u32 ccs_emulate_page_ns;
-extern u32 ccs_inject_highorder_fail;
-extern u32 ccs_stall_kccd;
-
 /* debugfs.c: other files may add lines to the "counters" file */
 int ccs_debugfs_add_counters(void (*show)(struct seq_file *m));
 
-/* verify.c: shared-page set kept by convert.c, checked by the shim */
-extern u32 ccs_verify_maps;
-void ccs_verify_note_shared(void *vaddr, unsigned int npages);
-void ccs_verify_note_private(void *vaddr, unsigned int npages);
-void ccs_verify_mapping(struct device *dev, dma_addr_t dma, size_t size);
-void ccs_verify_debugfs_init(struct dentry *dir);
-void ccs_verify_reset(void);
+/* debug flavour only: test knobs, witness (all no-ops in production) */
+#include "debug.h"
 
 /* shim/attach */
 

@@ -478,7 +478,8 @@ static long ccs_add_chunk(int cls)
 	unsigned int min_order = ccs_min_order(cls);
 	unsigned int order = max(min(kc->order_cap, ccs_pref_order(cls)),
 				 min_order);
-	u64 held = atomic64_read(&ccs_shared), cap = ccs_max_pool_bytes();
+	u64 held = atomic64_read(&ccs_shared) + ccs_convert_leaked_bytes();
+	u64 cap = ccs_max_pool_bytes();
 	struct page *page = NULL;
 	unsigned int npages;
 	void *vaddr;
@@ -486,10 +487,15 @@ static long ccs_add_chunk(int cls)
 	u32 size;
 	int ret;
 
+	/* failure breaker open, or reboot: try again later */
+	if (ccs_convert_paused()) {
+		ccs_backoff();
+		return -EAGAIN;
+	}
 	for (;; order--) {
 		size = PAGE_SIZE << order;
 		if (held + size <= cap) {
-			if (READ_ONCE(ccs_inject_highorder_fail) &&
+			if (ccs_debug_highorder_fail() &&
 			    order > min_order)
 				page = NULL;
 			else
@@ -524,7 +530,10 @@ static long ccs_add_chunk(int cls)
 	ret = ccs_convert_decrypt(vaddr, npages);
 	if (ret) {
 		/* Unknown state: the pages are leaked (and counted), not freed */
-		ccs_record_leak(page, order);
+		if (ccs_convert_untouched(ret))
+			__free_pages(page, order);
+		else
+			ccs_record_leak(page, order);
 		kc->order_cap = max(order, min_order + 1) - 1;
 		ccs_backoff();
 		return ret;
@@ -849,7 +858,7 @@ static int ccs_kccd_thread(void *unused)
 						     timeout);
 		if (kthread_should_stop())
 			break;
-		if (READ_ONCE(ccs_stall_kccd)) {
+		if (ccs_debug_stall_kccd()) {
 			/* test knob: make no progress at all until cleared */
 			wait_event_freezable_timeout(ccs_kccd_wq,
 						     kthread_should_stop(),

@@ -213,8 +213,7 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 		return DMA_MAPPING_ERROR;
 	}
 
-	if (unlikely(READ_ONCE(ccs_verify_maps)))	/* test witness */
-		ccs_verify_mapping(dev, dma, size);
+	ccs_debug_verify_mapping(dev, dma, size);	/* debug flavour */
 
 	/*
 	 * Copy in for every direction, DMA_ATTR_SKIP_CPU_SYNC included, like
