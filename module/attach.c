@@ -47,6 +47,7 @@
 #include <linux/string.h>
 #include <linux/ctype.h>
 #include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/workqueue.h>
 #include <linux/cc_swiotlb.h>
 #include "internal.h"
@@ -340,18 +341,27 @@ static void ccs_dev_free_rcu(struct rcu_head *rcu)
 	kfree(cd);
 }
 
+static void ccs_dev_free_tasks(struct rcu_head *rcu)
+{
+	call_rcu(rcu, ccs_dev_free_rcu);
+}
+
 /*
- * @cd is off the table and the device has its old ops back; the shim may
- * still be reading @cd under rcu_read_lock() (a call that loaded the old
- * dma_ops): free it after a grace period.  cd->dev is only compared, never
- * dereferenced, by such late readers.  Module exit waits for the callback
- * (rcu_barrier()).
+ * @cd is off the table and the device has its old ops back, but a DMA call
+ * may have loaded the old dev->dma_ops just before and not yet entered the
+ * shim's rcu_read_lock() section (dma_map_page_attrs() calls through the
+ * pointer with no RCU of its own): a task preempted right there.  So @cd is
+ * freed after a Tasks RCU grace period (every task has switched voluntarily
+ * since: none is still between the load and the call) and then a normal
+ * one (interrupt-context callers, readers on idle CPUs).  Late callers find
+ * state DETACHED and are refused; they only compare cd->dev, never
+ * dereference it.  Module exit waits for both (ccs_attach_exit()).
  */
 static void ccs_dev_free(struct ccs_dev *cd)
 {
 	WRITE_ONCE(cd->state, CCS_DEV_DETACHED);
 	put_device(cd->dev);
-	call_rcu(&cd->rcu, ccs_dev_free_rcu);
+	call_rcu_tasks(&cd->rcu, ccs_dev_free_tasks);
 	module_put(THIS_MODULE);
 }
 
@@ -770,9 +780,10 @@ void ccs_attach_exit(void)
 		list_del(&cd->node);
 		WRITE_ONCE(cd->state, CCS_DEV_DETACHED);
 		put_device(cd->dev);
-		call_rcu(&cd->rcu, ccs_dev_free_rcu);
+		call_rcu_tasks(&cd->rcu, ccs_dev_free_tasks);
 	}
 	mutex_unlock(&ccs_attach_lock);
 	/* every struct ccs_dev freed before the module text goes */
+	rcu_barrier_tasks();
 	rcu_barrier();
 }

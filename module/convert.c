@@ -179,7 +179,7 @@ static void ccs_breaker_note(int ret)
 static int ccs_convert_enter(void)
 {
 	atomic_inc(&ccs_convert_inflight);
-	smp_mb__after_atomic();
+	smp_mb__after_atomic();	/* pairs with smp_mb() in ccs_convert_reboot() */
 	if (READ_ONCE(ccs_convert_stopped)) {
 		atomic_dec(&ccs_convert_inflight);
 		return -ESHUTDOWN;
@@ -412,7 +412,7 @@ static int ccs_convert_reboot(struct notifier_block *nb, unsigned long action,
 	smp_mb();	/* the flag before the in-flight count, see enter() */
 	while (atomic_read(&ccs_convert_inflight) &&
 	       time_before(jiffies, deadline))
-		msleep(10);
+		msleep(20);
 	if (atomic_read(&ccs_convert_inflight))
 		pr_warn("reboot: %d conversions still in flight\n",
 			atomic_read(&ccs_convert_inflight));
