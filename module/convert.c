@@ -15,8 +15,9 @@
  * leak without end: after CCS_BREAKER_FAILURES decrypts failed in a row the
  * breaker opens (one log line): decrypts are refused with -EAGAIN, before
  * any page changes state, and ccs_convert_paused() tells kccd to back off.
- * Every CCS_BREAKER_RETRY_MS one decrypt is let through as a probe; the
- * first success closes the breaker (one log line).  Re-encryption is never
+ * After CCS_BREAKER_RETRY_MS one decrypt is let through as a probe, then
+ * after twice as long, up to CCS_BREAKER_RETRY_MAX_MS (each failed probe
+ * leaks one chunk); the first success closes the breaker (one log line).  Re-encryption is never
  * paused: it never gives the host more memory, and a failure only moves
  * shared pages from held to leaked.  Leaked pages are reported by
  * ccs_convert_leaked_bytes() so that kccd counts them against max_pool_mb.
@@ -50,8 +51,9 @@
 
 /* decrypt failures in a row that open the breaker */
 #define CCS_BREAKER_FAILURES	4
-/* while open, one probe decrypt this often */
-#define CCS_BREAKER_RETRY_MS	10000
+/* while open, one probe decrypt after this long, doubling up to the max */
+#define CCS_BREAKER_RETRY_MS	5000
+#define CCS_BREAKER_RETRY_MAX_MS	60000
 /* the reboot notifier waits this long for conversions in flight */
 #define CCS_STOP_WAIT_MS	1000
 
@@ -62,6 +64,7 @@
 static DEFINE_SPINLOCK(ccs_convert_lock);
 static struct ccs_convert_stats ccs_cs;
 static unsigned int ccs_fail_streak;		/* decrypts failed in a row */
+static unsigned int ccs_breaker_wait_ms;	/* until the next probe */
 static u64 ccs_breaker_trips;
 static u64 ccs_refused_paused;			/* -EAGAIN / -ESHUTDOWN */
 static struct task_struct *ccs_sync_task;	/* load/unload context */
@@ -161,14 +164,19 @@ static void ccs_breaker_note(int ret)
 	}
 	if (++ccs_fail_streak < CCS_BREAKER_FAILURES)
 		return;
-	WRITE_ONCE(ccs_breaker_retry,
-		   jiffies + msecs_to_jiffies(CCS_BREAKER_RETRY_MS));
 	if (!ccs_breaker_open) {
+		ccs_breaker_wait_ms = CCS_BREAKER_RETRY_MS;
 		WRITE_ONCE(ccs_breaker_open, true);
 		ccs_breaker_trips++;
-		pr_warn("%u conversions to shared failed in a row (last: %d): pausing them, one retry every %u s\n",
-			ccs_fail_streak, ret, CCS_BREAKER_RETRY_MS / 1000);
+		pr_warn("%u conversions to shared failed in a row (last: %d): pausing them, retrying after %u s, then less and less often (up to every %u s)\n",
+			ccs_fail_streak, ret, CCS_BREAKER_RETRY_MS / 1000,
+			CCS_BREAKER_RETRY_MAX_MS / 1000);
+	} else {
+		ccs_breaker_wait_ms = min(2 * ccs_breaker_wait_ms,
+					  CCS_BREAKER_RETRY_MAX_MS);
 	}
+	WRITE_ONCE(ccs_breaker_retry,
+		   jiffies + msecs_to_jiffies(ccs_breaker_wait_ms));
 }
 
 /*
@@ -233,7 +241,7 @@ int ccs_convert_decrypt(void *vaddr, unsigned int npages)
 		ccs_cs.pages_held += npages;
 		if (ccs_breaker_open)	/* this is the probe: no other */
 			WRITE_ONCE(ccs_breaker_retry, jiffies +
-				   msecs_to_jiffies(CCS_BREAKER_RETRY_MS));
+				   msecs_to_jiffies(ccs_breaker_wait_ms));
 	}
 	spin_unlock(&ccs_convert_lock);
 	if (paused) {

@@ -639,6 +639,8 @@ static bool ccs_rebalance(int cls, u64 need, unsigned long now)
 	if (!starving && ccs_class_avail(ccs_pool, cls) >=
 			 READ_ONCE(ccs_wm_eff[cls].low))
 		return false;
+	/* leaked bytes count against the cap (ccs_convert_leaked_bytes()) */
+	need += ccs_convert_leaked_bytes();
 	while (ccs_shared_bytes() + need > ccs_max_pool_bytes() && budget--) {
 		s64 score, best_score = S64_MIN;
 		int best = -1;
@@ -736,6 +738,9 @@ static long ccs_reclaim(int cls, const struct ccs_class_stats *st,
 	bool active = st->allocs + st->frees != kc->last_ops;
 
 	kc->last_ops = st->allocs + st->frees;
+	/* conversions paused: what is given back could not be replaced */
+	if (!over_cap && ccs_convert_paused())
+		return ccs_sample_jiffies();
 	if (!over_cap && st->free < limit) {
 		kc->surplus = false;
 		/*
