@@ -44,8 +44,7 @@ module:
 	@# drop sources that were removed or renamed since the last copy
 	@cd $(O_KO) && find module include -name '*.[ch]' | while read -r f; do \
 		[ -e "$(TOP)/$$f" ] || rm -f "$$f"; done
-	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) \
-		$(if $(CCS_DEBUG),CONFIG_CC_SWIOTLB_DEBUG=y) modules
+	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) $(if $(CCS_DEBUG),CONFIG_CC_SWIOTLB_DEBUG=y) modules
 	@echo "built $(O_KO)/cc_swiotlb.ko for $(KVER)$(if $(CCS_DEBUG), (debug flavour))"
 
 # The debug flavour, for the guest cases that need test knobs (fault
