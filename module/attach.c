@@ -353,9 +353,10 @@ static void ccs_dev_free_tasks(struct rcu_head *rcu)
  * pointer with no RCU of its own): a task preempted right there.  So @cd is
  * freed after a Tasks RCU grace period (every task has switched voluntarily
  * since: none is still between the load and the call) and then a normal
- * one (interrupt-context callers, readers on idle CPUs).  Late callers find
- * state DETACHED and are refused; they only compare cd->dev, never
- * dereference it.  Module exit waits for both (ccs_attach_exit()).
+ * one (interrupt-context callers, readers on idle CPUs).  Such a late
+ * caller still reads the function pointer from cd->ops, and the shim then
+ * finds dev->dma_ops no longer ours and refuses the call (ccs_dev_get()).
+ * Module exit waits for both grace periods (ccs_attach_exit()).
  */
 static void ccs_dev_free(struct ccs_dev *cd)
 {

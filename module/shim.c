@@ -42,19 +42,34 @@
 #include <trace/events/cc_swiotlb.h>
 
 static atomic64_t ccs_foreign_dev_calls = ATOMIC64_INIT(0);
+static atomic64_t ccs_late_calls = ATOMIC64_INIT(0);
+
+static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
+			       unsigned long offset, size_t size,
+			       enum dma_data_direction dir, unsigned long attrs);
 
 /*
- * The state of @dev, from its dma_ops, or NULL when those ops are a copy
- * another device's state (a child device that inherited its parent's ops):
- * such calls are refused, counted and warned about, never served with the
- * other device's state.  Caller holds rcu_read_lock(): struct ccs_dev is
- * freed only after a grace period.
+ * The state of @dev, from its dma_ops, or NULL for a call the shim must
+ * refuse.  Caller holds rcu_read_lock(): struct ccs_dev is freed only after
+ * a grace period.  Two cases are refused:
+ *  - dev->dma_ops are no longer ours: the DMA API loaded them before a
+ *    detach restored the old ones and called us after it.  The detach saw
+ *    nothing outstanding, so this can only be a new map or allocation:
+ *    it fails like an exhausted pool, and is counted (late_calls);
+ *  - they are a copy another device's state (a child device that
+ *    inherited its parent's ops): never served with the other device's
+ *    state, counted (foreign_device_calls) and warned about.
  */
 static struct ccs_dev *ccs_dev_get(struct device *dev)
 {
-	struct ccs_dev *cd = container_of(READ_ONCE(dev->dma_ops),
-					  struct ccs_dev, ops);
+	const struct dma_map_ops *ops = READ_ONCE(dev->dma_ops);
+	struct ccs_dev *cd;
 
+	if (unlikely(!ops || ops->map_page != ccs_map_page)) {
+		atomic64_inc(&ccs_late_calls);
+		return NULL;
+	}
+	cd = container_of(ops, struct ccs_dev, ops);
 	if (likely(cd->dev == dev))
 		return cd;
 	atomic64_inc(&ccs_foreign_dev_calls);
@@ -759,13 +774,16 @@ out_unlock:
  * foreign_frees: coherent/page frees of memory the module did not allocate
  * (or not for this device), refused and left untouched;
  * foreign_device_calls: DMA calls from a device whose dma_ops are another
- * attached device's copy (e.g. a child that inherited them), refused.
+ * attached device's copy (e.g. a child that inherited them), refused;
+ * late_calls: calls that reached the shim after their device was detached
+ * (the DMA API had loaded its ops before), refused.
  */
 void ccs_shim_counters(struct seq_file *m)
 {
 	seq_printf(m, "foreign_frees %lld\n", atomic64_read(&ccs_foreign_frees));
 	seq_printf(m, "foreign_device_calls %lld\n",
 		   atomic64_read(&ccs_foreign_dev_calls));
+	seq_printf(m, "late_calls %lld\n", atomic64_read(&ccs_late_calls));
 }
 
 static void *ccs_alloc(struct device *dev, size_t size, dma_addr_t *dma_handle,
