@@ -24,7 +24,7 @@ KDIR ?= $(if $(wildcard /lib/modules/$(KVER)/build),/lib/modules/$(KVER)/build,/
 KVERS ?= $(shell tools/kvers.sh)
 O_KO := build/$(KVER)
 
-.PHONY: all module clean deps sparse style unit bench-user fuzz fuzz-check build-matrix \
+.PHONY: all module module-debug clean deps sparse style unit bench-user fuzz fuzz-check build-matrix \
 	vmtest check check-debug demo install dkms-install dkms-test bench help harness-selftest
 
 all: module
@@ -44,22 +44,30 @@ module:
 	@# drop sources that were removed or renamed since the last copy
 	@cd $(O_KO) && find module include -name '*.[ch]' | while read -r f; do \
 		[ -e "$(TOP)/$$f" ] || rm -f "$$f"; done
-	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) modules
-	@echo "built $(O_KO)/cc_swiotlb.ko for $(KVER)"
+	$(MAKE) -C $(KDIR) M=$(TOP)/$(O_KO) W=$(W) C=$(C) $(if $(CCS_DEBUG),CONFIG_CC_SWIOTLB_DEBUG=y) modules
+	@echo "built $(O_KO)/cc_swiotlb.ko for $(KVER)$(if $(CCS_DEBUG), (debug flavour))"
 
+# The debug flavour, for the guest cases that need test knobs (fault
+# injection, emulated conversion cost, test_hold, pool_check, the witness):
+# build/KVER-debug/cc_swiotlb.ko.  Never installed: make install, DKMS and
+# the production cases use the module above, which has none of it.
+module-debug:
+	@$(MAKE) --no-print-directory module KVER=$(KVER) O_KO=build/$(KVER)-debug CCS_DEBUG=y
+
+# Both flavours on every kernel: production (module) and debug (module-debug)
 sparse:
-	@for k in $(KVERS); do \
-		echo "== sparse $$k"; \
-		$(MAKE) --no-print-directory module KVER=$$k C=2 W=1 2>&1 | tee build/sparse-$$k.log | grep -v -e '^  ' -e '^make' -e '^built' ; \
-		! grep -E '(warning|error):' build/sparse-$$k.log || { echo "sparse/W=1 warnings on $$k"; exit 1; }; \
-	done; echo "sparse: clean on $(KVERS)"
+	@mkdir -p build; for k in $(KVERS); do for f in module module-debug; do \
+		echo "== sparse $$k $$f"; \
+		$(MAKE) --no-print-directory $$f KVER=$$k C=2 W=1 2>&1 | tee build/sparse-$$k-$$f.log | grep -v -e '^  ' -e '^make' -e '^built' ; \
+		! grep -E '(warning|error):' build/sparse-$$k-$$f.log || { echo "sparse/W=1 warnings on $$k ($$f)"; exit 1; }; \
+	done; done; echo "sparse: clean on $(KVERS), production and debug"
 
 build-matrix:
-	@mkdir -p build; for k in $(KVERS); do \
-		echo "== build W=1 $$k"; \
-		$(MAKE) --no-print-directory module KVER=$$k W=1 > build/w1-$$k.log 2>&1 || { cat build/w1-$$k.log; exit 1; }; \
-		! grep -E '(warning|error):' build/w1-$$k.log || { echo "W=1 warnings on $$k"; exit 1; }; \
-	done; echo "build-matrix: W=1 clean on $(KVERS)"
+	@mkdir -p build; for k in $(KVERS); do for f in module module-debug; do \
+		echo "== build W=1 $$k $$f"; \
+		$(MAKE) --no-print-directory $$f KVER=$$k W=1 > build/w1-$$k-$$f.log 2>&1 || { cat build/w1-$$k-$$f.log; exit 1; }; \
+		! grep -E '(warning|error):' build/w1-$$k-$$f.log || { echo "W=1 warnings on $$k ($$f)"; exit 1; }; \
+	done; done; echo "build-matrix: W=1 clean on $(KVERS), production and debug"
 
 style:
 	@tools/style.sh

@@ -47,6 +47,7 @@
 #include <linux/string.h>
 #include <linux/ctype.h>
 #include <linux/percpu.h>
+#include <linux/rcupdate.h>
 #include <linux/workqueue.h>
 #include <linux/cc_swiotlb.h>
 #include "internal.h"
@@ -327,16 +328,41 @@ static struct ccs_dev *ccs_find_dev(struct device *dev)
 
 	lockdep_assert_held(&ccs_attach_lock);
 	list_for_each_entry(cd, &ccs_devs, node)
-		if (cd->dev == dev && !cd->leaked)
+		if (cd->dev == dev && cd->state != CCS_DEV_LEAKED)
 			return cd;
 	return NULL;
 }
 
-static void ccs_dev_free(struct ccs_dev *cd)
+static void ccs_dev_free_rcu(struct rcu_head *rcu)
 {
-	put_device(cd->dev);
+	struct ccs_dev *cd = container_of(rcu, struct ccs_dev, rcu);
+
 	free_percpu(cd->stats);
 	kfree(cd);
+}
+
+static void ccs_dev_free_tasks(struct rcu_head *rcu)
+{
+	call_rcu(rcu, ccs_dev_free_rcu);
+}
+
+/*
+ * @cd is off the table and the device has its old ops back, but a DMA call
+ * may have loaded the old dev->dma_ops just before and not yet entered the
+ * shim's rcu_read_lock() section (dma_map_page_attrs() calls through the
+ * pointer with no RCU of its own): a task preempted right there.  So @cd is
+ * freed after a Tasks RCU grace period (every task has switched voluntarily
+ * since: none is still between the load and the call) and then a normal
+ * one (interrupt-context callers, readers on idle CPUs).  Such a late
+ * caller still reads the function pointer from cd->ops, and the shim then
+ * finds dev->dma_ops no longer ours and refuses the call (ccs_dev_get()).
+ * Module exit waits for both grace periods (ccs_attach_exit()).
+ */
+static void ccs_dev_free(struct ccs_dev *cd)
+{
+	WRITE_ONCE(cd->state, CCS_DEV_DETACHED);
+	put_device(cd->dev);
+	call_rcu_tasks(&cd->rcu, ccs_dev_free_tasks);
 	module_put(THIS_MODULE);
 }
 
@@ -355,30 +381,57 @@ static void ccs_dev_free(struct ccs_dev *cd)
  * the device keeps our ops, marked draining, until the last one is freed
  * (ccs_drain_fn()), or a driver binds again and takes the entry over.
  */
+/*
+ * Outstanding mappings and coherent allocations.  Exact once no map or
+ * allocation is between its state check and its count: see
+ * ccs_detach_locked().
+ */
+static void ccs_outstanding(struct ccs_dev *cd, struct ccs_dev_stats *s,
+			    u64 *maps, u64 *coherent)
+{
+	ccs_dev_stats_sum(cd, s);
+	*maps = s->maps - s->unmaps;
+	*coherent = s->coherent_allocs - s->coherent_frees;
+}
+
 static int ccs_detach_locked(struct ccs_dev *cd, bool force, const char *how)
 {
+	enum ccs_dev_state was = cd->state;
 	struct ccs_dev_stats s;
 	u64 maps, coherent;
 
 	lockdep_assert_held(&ccs_attach_lock);
-	ccs_dev_stats_sum(cd, &s);
-	maps = s.maps - s.unmaps;
-	coherent = s.coherent_allocs - s.coherent_frees;
+	/* Busy already: refuse without disturbing the I/O. */
+	ccs_outstanding(cd, &s, &maps, &coherent);
 	if ((maps || coherent) && !force)
 		return -EBUSY;
 
+	/*
+	 * Close the device to new maps and allocations, then wait for every
+	 * RCU read section of the shim: each one that saw the device open
+	 * has counted its mapping or allocation by the time it ends (they
+	 * count before taking a slot), so the sum below misses nothing in
+	 * flight.  Unmaps and frees go on meanwhile.
+	 */
+	WRITE_ONCE(cd->state, CCS_DEV_DETACHING);
+	synchronize_rcu();
+	ccs_outstanding(cd, &s, &maps, &coherent);
+	if ((maps || coherent) && !force) {
+		WRITE_ONCE(cd->state, was);
+		return -EBUSY;
+	}
+
 	if (!maps && coherent) {
-		if (!cd->draining)
+		if (was != CCS_DEV_DRAINING)
 			dev_info(cd->dev, CCS_NAME ": %s with %llu coherent allocations outstanding: keeping the DMA ops until they are freed\n",
 				 how, coherent);
-		WRITE_ONCE(cd->draining, true);
+		WRITE_ONCE(cd->state, CCS_DEV_DRAINING);
 		return 0;
 	}
-	WRITE_ONCE(cd->draining, false);
 	set_dma_ops(cd->dev, cd->prev_ops);
 	trace_cc_swiotlb_detach(cd->dev, maps + coherent);
 	if (maps || coherent) {
-		cd->leaked = true;
+		WRITE_ONCE(cd->state, CCS_DEV_LEAKED);
 		dev_warn(cd->dev, "cc_swiotlb: detached (%s) with %llu mappings and %llu coherent allocations outstanding: driver bug; their memory stays allocated and cc_swiotlb stays loaded\n",
 			 how, maps, coherent);
 		return 0;
@@ -402,7 +455,7 @@ static void ccs_drain_fn(struct work_struct *work)
 
 	mutex_lock(&ccs_attach_lock);
 	list_for_each_entry_safe(cd, tmp, &ccs_devs, node)
-		if (cd->draining)
+		if (cd->state == CCS_DEV_DRAINING)
 			ccs_detach_locked(cd, false, "late coherent frees done");
 	mutex_unlock(&ccs_attach_lock);
 }
@@ -473,6 +526,7 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 		goto err_free;
 	cd->dev = get_device(dev);
 	cd->by_api = by_api;
+	cd->state = CCS_DEV_ATTACHED;
 	cd->prev_ops = dev->dma_ops;
 	/* The only write to @ops: the struct is fresh heap memory. */
 	memcpy((void *)&cd->ops, &ccs_shim_ops, sizeof(cd->ops));
@@ -516,13 +570,13 @@ static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
 
 	mutex_lock(&ccs_attach_lock);
 	cd = ccs_find_dev(dev);
-	if (cd && cd->draining && !cd->by_api) {
+	if (cd && cd->state == CCS_DEV_DRAINING && !cd->by_api) {
 		/*
 		 * Still ours, waiting for late coherent frees of the previous
 		 * driver: keep bouncing, and detach with this driver's unbind.
 		 */
 		if (!devm_add_action(dev, ccs_devres_detach, cd)) {
-			WRITE_ONCE(cd->draining, false);
+			WRITE_ONCE(cd->state, CCS_DEV_ATTACHED);
 			dev_info(dev, CCS_NAME ": re-attached while coherent allocations of the previous binding are outstanding\n");
 		} else {
 			dev_warn(dev, CCS_NAME ": cannot track the new binding (no memory): detaches when the old allocations are freed\n");
@@ -599,6 +653,23 @@ EXPORT_SYMBOL_GPL(cc_swiotlb_detach);
 
 /* ---- debugfs: cc_swiotlb/devices ---- */
 
+static const char *ccs_dev_how(const struct ccs_dev *cd)
+{
+	switch (cd->state) {
+	case CCS_DEV_LEAKED:
+		return "leaked";
+	case CCS_DEV_DRAINING:
+		return "draining";
+	case CCS_DEV_DETACHING:
+		return "detaching";
+	case CCS_DEV_DETACHED:
+		return "detached";
+	case CCS_DEV_ATTACHED:
+		break;
+	}
+	return cd->by_api ? "api" : "bind";
+}
+
 /*
  * One line per attached device:
  *   DEVICE driver=NAME how=bind|api|draining|leaked maps=N unmaps=N outstanding=N
@@ -616,8 +687,7 @@ static int ccs_devices_show(struct seq_file *m, void *v)
 		seq_printf(m, "%s driver=%s how=%s maps=%llu unmaps=%llu outstanding=%lld bytes=%llu exhausted=%llu errors=%llu fallbacks=%llu syncs=%llu coherent_allocs=%llu coherent_frees=%llu coherent_bytes=%llu\n",
 			   dev_name(cd->dev),
 			   cd->dev->driver ? cd->dev->driver->name : "-",
-			   cd->leaked ? "leaked" : cd->draining ? "draining" :
-			   cd->by_api ? "api" : "bind",
+			   ccs_dev_how(cd),
 			   s.maps, s.unmaps, (s64)(s.maps - s.unmaps), s.bytes,
 			   s.exhausted, s.errors, s.fallbacks, s.syncs,
 			   s.coherent_allocs, s.coherent_frees,
@@ -673,6 +743,7 @@ int ccs_attach_init(void)
 		return err;
 	ccs_notifier_registered = true;
 
+	ccs_debugfs_add_counters(ccs_shim_counters);
 	if (ccs_debugfs_root)
 		ccs_devices_file = debugfs_create_file("devices", 0400,
 						       ccs_debugfs_root, NULL,
@@ -704,13 +775,16 @@ void ccs_attach_exit(void)
 	list_for_each_entry_safe(cd, tmp, &ccs_devs, node) {
 		pr_err("%s still attached at a forced unload\n",
 		       dev_name(cd->dev));
-		if (!cd->by_api && !cd->leaked && !cd->draining)
+		if (!cd->by_api && cd->state == CCS_DEV_ATTACHED)
 			devm_remove_action(cd->dev, ccs_devres_detach, cd);
 		set_dma_ops(cd->dev, cd->prev_ops);
 		list_del(&cd->node);
+		WRITE_ONCE(cd->state, CCS_DEV_DETACHED);
 		put_device(cd->dev);
-		free_percpu(cd->stats);
-		kfree(cd);
+		call_rcu_tasks(&cd->rcu, ccs_dev_free_tasks);
 	}
 	mutex_unlock(&ccs_attach_lock);
+	/* every struct ccs_dev freed before the module text goes */
+	rcu_barrier_tasks();
+	rcu_barrier();
 }

@@ -6,22 +6,11 @@
  *   counters		"name value" per line, for scripts (names are an API:
  *			add, never rename)
  *   reset_hiwater	write 1: high-water marks := current use
- *   pool_check		read: "ok", or the first broken pool invariant
  *   leaked		chunks leaked after a failed conversion, never freed:
  *			"pfn npages refcount" per line
- *   test_hold		write "SIZE COUNT": hold COUNT slots of a SIZE-byte
- *			mapping (waits for kccd up to 5 s when the class is
- *			empty, as a device would requeue); write "0": release
- *			them all; read: slots held
- *   knobs (u32, read/write):
- *     inject_decrypt_fail_every	every Nth set_memory_decrypted fails
- *     inject_encrypt_fail_every	every Nth set_memory_encrypted fails
- *     emulate_call_us			emulated cost per conversion call
- *     emulate_page_ns			emulated cost per converted page
- *     inject_highorder_fail		kccd's allocations above a class's
- *					minimum chunk order fail
- *     stall_kccd			kccd makes no progress while set
- *   verify_maps, verify_shared	see verify.c
+ *
+ * The only writable file of the production module is reset_hiwater; the
+ * debug flavour (make module-debug) adds its test files, see debug.c.
  *
  * Other files add their own files under ccs_debugfs_root, and lines to
  * "counters" with ccs_debugfs_add_counters().
@@ -39,15 +28,11 @@
 #include "internal.h"
 
 #define CCS_MAX_COUNTER_FNS	8
-#define CCS_HOLD_MAX		65536
-#define CCS_HOLD_WAIT_MS	5000
 
 struct dentry *ccs_debugfs_root;
 
 static void (*ccs_counter_fns[CCS_MAX_COUNTER_FNS])(struct seq_file *m);
-static DEFINE_MUTEX(ccs_debugfs_lock);	/* counter fns, held slots */
-static struct ccs_slot **ccs_held;
-static unsigned int ccs_nheld;
+static DEFINE_MUTEX(ccs_debugfs_lock);	/* counter fns */
 
 /**
  * ccs_debugfs_add_counters() - add lines to the "counters" file
@@ -167,7 +152,6 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("autotune_raises", ks.autotune_raises);
 	CCS_PUT("autotune_decays", ks.autotune_decays);
 	CCS_PUT("take_free_ns", ks.take_free_ns);
-	CCS_PUT("test_held", READ_ONCE(ccs_nheld));
 
 	for (cls = 0; cls < nr; cls++) {
 		struct ccs_kccd_class_stats kc;
@@ -210,15 +194,6 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 }
 DEFINE_SHOW_ATTRIBUTE(ccs_counters);
 
-static int ccs_pool_check_show(struct seq_file *m, void *v)
-{
-	int ret = ccs_pool_check(ccs_pool);
-
-	seq_printf(m, "%s\n", ret ? "broken (see dmesg)" : "ok");
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(ccs_pool_check);
-
 static int ccs_leaked_show(struct seq_file *m, void *v)
 {
 	ccs_kccd_show_leaks(m);
@@ -248,102 +223,6 @@ static const struct file_operations ccs_reset_hiwater_fops = {
 	.llseek = noop_llseek,
 };
 
-/* Caller holds ccs_debugfs_lock. */
-static void ccs_hold_release(void)
-{
-	while (ccs_nheld) {
-		struct ccs_slot *slot = ccs_held[--ccs_nheld];
-		int cls = ccs_slot_class(slot);
-
-		ccs_slot_free(ccs_pool, slot);
-		ccs_kccd_check_free(cls);
-		WRITE_ONCE(ccs_nheld, ccs_nheld);
-	}
-	kvfree(ccs_held);
-	ccs_held = NULL;
-}
-
-/* Take @count slots for @size-byte mappings, waiting for kccd like a device. */
-static int ccs_hold(u32 size, u32 count)
-{
-	unsigned long deadline = jiffies + msecs_to_jiffies(CCS_HOLD_WAIT_MS);
-
-	if (!size || count > CCS_HOLD_MAX - ccs_nheld)
-		return -EINVAL;
-	if (!ccs_held) {
-		ccs_held = kvcalloc(CCS_HOLD_MAX, sizeof(*ccs_held), GFP_KERNEL);
-		if (!ccs_held)
-			return -ENOMEM;
-	}
-	while (count) {
-		struct ccs_slot *slot;
-		bool fallback;
-		int cls;
-
-		slot = ccs_slot_alloc(ccs_pool, 0, size, 0, 0, &ccs_held, &cls,
-				      &fallback);
-		if (!slot) {
-			if (cls < 0)
-				return -EINVAL;
-			ccs_kccd_note_exhaustion(cls);
-			if (time_after(jiffies, deadline))
-				return -ENOMEM;
-			usleep_range(1000, 2000);
-			continue;
-		}
-		ccs_kccd_check(cls);
-		ccs_held[ccs_nheld] = slot;
-		WRITE_ONCE(ccs_nheld, ccs_nheld + 1);
-		count--;
-	}
-	return 0;
-}
-
-static ssize_t ccs_test_hold_write(struct file *file, const char __user *ubuf,
-				   size_t count, loff_t *ppos)
-{
-	char buf[32];
-	u32 size, n;
-	int ret;
-
-	if (count >= sizeof(buf))
-		return -EINVAL;
-	if (copy_from_user(buf, ubuf, count))
-		return -EFAULT;
-	buf[count] = '\0';
-
-	mutex_lock(&ccs_debugfs_lock);
-	ret = -EINVAL;
-	if (sscanf(buf, "%u %u", &size, &n) == 2) {
-		ret = ccs_hold(size, n);
-	} else if (!strcmp(strim(buf), "0")) {
-		ccs_hold_release();
-		ret = 0;
-	}
-	mutex_unlock(&ccs_debugfs_lock);
-	return ret ? ret : count;
-}
-
-static int ccs_test_hold_show(struct seq_file *m, void *v)
-{
-	seq_printf(m, "%u\n", READ_ONCE(ccs_nheld));
-	return 0;
-}
-
-static int ccs_test_hold_open(struct inode *inode, struct file *file)
-{
-	return single_open(file, ccs_test_hold_show, NULL);
-}
-
-static const struct file_operations ccs_test_hold_fops = {
-	.owner = THIS_MODULE,
-	.open = ccs_test_hold_open,
-	.read = seq_read,
-	.write = ccs_test_hold_write,
-	.llseek = seq_lseek,
-	.release = single_release,
-};
-
 /**
  * ccs_debugfs_init() - create /sys/kernel/debug/cc_swiotlb/
  *
@@ -357,32 +236,19 @@ void ccs_debugfs_init(void)
 	ccs_debugfs_root = d;
 	debugfs_create_file("stats", 0400, d, NULL, &ccs_stats_fops);
 	debugfs_create_file("counters", 0400, d, NULL, &ccs_counters_fops);
-	debugfs_create_file("pool_check", 0400, d, NULL, &ccs_pool_check_fops);
 	debugfs_create_file("leaked", 0400, d, NULL, &ccs_leaked_fops);
 	debugfs_create_file("reset_hiwater", 0200, d, NULL,
 			    &ccs_reset_hiwater_fops);
-	debugfs_create_file("test_hold", 0600, d, NULL, &ccs_test_hold_fops);
-	debugfs_create_u32("inject_decrypt_fail_every", 0600, d,
-			   &ccs_inject_decrypt_fail_every);
-	debugfs_create_u32("inject_encrypt_fail_every", 0600, d,
-			   &ccs_inject_encrypt_fail_every);
-	debugfs_create_u32("emulate_call_us", 0600, d, &ccs_emulate_call_us);
-	debugfs_create_u32("emulate_page_ns", 0600, d, &ccs_emulate_page_ns);
-	debugfs_create_u32("inject_highorder_fail", 0600, d,
-			   &ccs_inject_highorder_fail);
-	debugfs_create_u32("stall_kccd", 0600, d, &ccs_stall_kccd);
-	ccs_verify_debugfs_init(d);
 }
 
 /**
- * ccs_debugfs_exit() - remove the directory; release slots held by test_hold
+ * ccs_debugfs_exit() - remove the directory
  */
 void ccs_debugfs_exit(void)
 {
 	debugfs_remove_recursive(ccs_debugfs_root);
 	ccs_debugfs_root = NULL;
 	mutex_lock(&ccs_debugfs_lock);
-	ccs_hold_release();
 	memset(ccs_counter_fns, 0, sizeof(ccs_counter_fns));
 	mutex_unlock(&ccs_debugfs_lock);
 }

@@ -4,13 +4,14 @@
  * per concern:
  *   main.c	init/exit order
  *   params.c	module parameters and their validation
- *   convert.c	private<->shared conversion (+ emulated cost, fault injection)
+ *   convert.c	private<->shared conversion, failure breaker, reboot stop
  *   pool.c	size classes, chunks, magazines, lookup (also built in userspace)
  *   kccd.c	the kthread that refills ahead of demand and reclaims
  *   shim.c	the struct dma_map_ops that bounces through the pool
  *   attach.c	which devices get the shim (bus notifier, exported API)
- *   debugfs.c	statistics and test knobs
- *   verify.c	test witness: the set of shared pages, checked per mapping
+ *   debugfs.c	statistics
+ *   debug.c	debug flavour only: test knobs, test_hold, pool_check
+ *   verify.c	debug flavour only: test witness of the shared pages
  */
 #ifndef _CC_SWIOTLB_INTERNAL_H
 #define _CC_SWIOTLB_INTERNAL_H
@@ -176,6 +177,24 @@ int ccs_convert_decrypt(void *vaddr, unsigned int npages);
 int ccs_convert_encrypt(void *vaddr, unsigned int npages);
 void ccs_convert_leak(unsigned int npages);
 void ccs_convert_set_sync_task(struct task_struct *t);
+u64 ccs_convert_leaked_bytes(void);
+bool ccs_convert_paused(void);
+void ccs_convert_debugfs_init(void);
+
+/**
+ * ccs_convert_untouched() - did a failed decrypt leave the pages private?
+ * @err:	error from ccs_convert_decrypt()
+ *
+ * -EPERM (atomic context), -EAGAIN (failure breaker open), -ESHUTDOWN
+ * (reboot or kexec under way) and -EBUSY (the kernel stopped conversions
+ * for kexec) are returned before any page changed state: the caller frees
+ * the pages.  Any other error leaves them in an unknown state: leaked.
+ */
+static inline bool ccs_convert_untouched(int err)
+{
+	return err == -EPERM || err == -EAGAIN || err == -ESHUTDOWN ||
+	       err == -EBUSY;
+}
 
 /**
  * struct ccs_convert_stats - conversion accounting
@@ -206,24 +225,11 @@ struct ccs_convert_stats {
 
 void ccs_convert_get_stats(struct ccs_convert_stats *st);
 
-/* debugfs test knobs (convert.c) */
-extern u32 ccs_inject_decrypt_fail_every;
-extern u32 ccs_inject_encrypt_fail_every;
-extern u32 ccs_emulate_call_us;
-extern u32 ccs_emulate_page_ns;
-extern u32 ccs_inject_highorder_fail;
-extern u32 ccs_stall_kccd;
-
 /* debugfs.c: other files may add lines to the "counters" file */
 int ccs_debugfs_add_counters(void (*show)(struct seq_file *m));
 
-/* verify.c: shared-page set kept by convert.c, checked by the shim */
-extern u32 ccs_verify_maps;
-void ccs_verify_note_shared(void *vaddr, unsigned int npages);
-void ccs_verify_note_private(void *vaddr, unsigned int npages);
-void ccs_verify_mapping(struct device *dev, dma_addr_t dma, size_t size);
-void ccs_verify_debugfs_init(struct dentry *dir);
-void ccs_verify_reset(void);
+/* debug flavour only: test knobs, witness (all no-ops in production) */
+#include "debug.h"
 
 /* shim/attach */
 
@@ -255,18 +261,46 @@ struct ccs_dev_stats {
 };
 
 /**
+ * enum ccs_dev_state - life of one struct ccs_dev
+ * @CCS_DEV_ATTACHED:	dev->dma_ops is ours, maps and allocations served
+ * @CCS_DEV_DRAINING:	the driver unbound with coherent allocations
+ *			outstanding: ops kept until they are freed, new
+ *			requests still served (a driver may bind again)
+ * @CCS_DEV_DETACHING:	a detach is checking for outstanding I/O: new maps
+ *			and allocations fail (as for an exhausted pool), frees
+ *			and unmaps are served; back to the previous state if
+ *			the detach is refused
+ * @CCS_DEV_LEAKED:	detached with mappings outstanding (driver bug):
+ *			old ops restored, slots kept, the struct stays in the
+ *			table for ever and pins the module
+ * @CCS_DEV_DETACHED:	old ops restored, off the table, freed after an RCU
+ *			grace period
+ */
+enum ccs_dev_state {
+	CCS_DEV_ATTACHED,
+	CCS_DEV_DRAINING,
+	CCS_DEV_DETACHING,
+	CCS_DEV_LEAKED,
+	CCS_DEV_DETACHED,
+};
+
+/**
  * struct ccs_dev - one device attached to the shim
  * @ops:	per-device copy of ccs_shim_ops, written once at allocation;
  *		dev->dma_ops points here, so the map path finds this struct
  *		with container_of() (O(1), no lock, no table lookup)
  * @coherent_tag: its address is the slot owner of coherent allocations, so
  *		they are told apart from streaming mappings of the same device
- * @dev:	the device (reference held while attached)
+ * @dev:	the device (reference held while attached); the shim checks
+ *		it, so a child device that copied our ops is refused
  * @prev_ops:	dma_ops the device had before attach, restored on detach
  * @stats:	per-CPU counters
  * @node:	entry in the attach table (ccs_attach_lock)
+ * @rcu:	the shim reads this struct under rcu_read_lock(), so it is
+ *		freed only after a grace period
+ * @state:	enum ccs_dev_state, written under ccs_attach_lock, read
+ *		locklessly by the shim (READ_ONCE)
  * @by_api:	attached by cc_swiotlb_attach() rather than the bus notifier
- * @leaked:	detached with mappings outstanding: slots kept, module pinned
  */
 struct ccs_dev {
 	const struct dma_map_ops ops;
@@ -275,9 +309,9 @@ struct ccs_dev {
 	const struct dma_map_ops *prev_ops;
 	struct ccs_dev_stats __percpu *stats;
 	struct list_head node;
+	struct rcu_head rcu;
+	enum ccs_dev_state state;
 	bool by_api;
-	bool leaked;
-	bool draining;		/* unbound, coherent memory not yet all freed */
 };
 
 /* shim.c */
@@ -286,6 +320,7 @@ bool ccs_shim_mask_ok(struct device *dev, u64 mask);
 phys_addr_t ccs_shim_max_phys(void);
 void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum);
 void ccs_shim_flush(void);
+void ccs_shim_counters(struct seq_file *m);
 
 /* attach.c */
 void ccs_attach_note_drained(void);

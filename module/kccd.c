@@ -478,7 +478,8 @@ static long ccs_add_chunk(int cls)
 	unsigned int min_order = ccs_min_order(cls);
 	unsigned int order = max(min(kc->order_cap, ccs_pref_order(cls)),
 				 min_order);
-	u64 held = atomic64_read(&ccs_shared), cap = ccs_max_pool_bytes();
+	u64 held = atomic64_read(&ccs_shared) + ccs_convert_leaked_bytes();
+	u64 cap = ccs_max_pool_bytes();
 	struct page *page = NULL;
 	unsigned int npages;
 	void *vaddr;
@@ -486,10 +487,15 @@ static long ccs_add_chunk(int cls)
 	u32 size;
 	int ret;
 
+	/* failure breaker open, or reboot: try again later */
+	if (ccs_convert_paused()) {
+		ccs_backoff();
+		return -EAGAIN;
+	}
 	for (;; order--) {
 		size = PAGE_SIZE << order;
 		if (held + size <= cap) {
-			if (READ_ONCE(ccs_inject_highorder_fail) &&
+			if (ccs_debug_highorder_fail() &&
 			    order > min_order)
 				page = NULL;
 			else
@@ -524,7 +530,10 @@ static long ccs_add_chunk(int cls)
 	ret = ccs_convert_decrypt(vaddr, npages);
 	if (ret) {
 		/* Unknown state: the pages are leaked (and counted), not freed */
-		ccs_record_leak(page, order);
+		if (ccs_convert_untouched(ret))
+			__free_pages(page, order);
+		else
+			ccs_record_leak(page, order);
 		kc->order_cap = max(order, min_order + 1) - 1;
 		ccs_backoff();
 		return ret;
@@ -630,6 +639,8 @@ static bool ccs_rebalance(int cls, u64 need, unsigned long now)
 	if (!starving && ccs_class_avail(ccs_pool, cls) >=
 			 READ_ONCE(ccs_wm_eff[cls].low))
 		return false;
+	/* leaked bytes count against the cap (ccs_convert_leaked_bytes()) */
+	need += ccs_convert_leaked_bytes();
 	while (ccs_shared_bytes() + need > ccs_max_pool_bytes() && budget--) {
 		s64 score, best_score = S64_MIN;
 		int best = -1;
@@ -727,6 +738,9 @@ static long ccs_reclaim(int cls, const struct ccs_class_stats *st,
 	bool active = st->allocs + st->frees != kc->last_ops;
 
 	kc->last_ops = st->allocs + st->frees;
+	/* conversions paused: what is given back could not be replaced */
+	if (!over_cap && ccs_convert_paused())
+		return ccs_sample_jiffies();
 	if (!over_cap && st->free < limit) {
 		kc->surplus = false;
 		/*
@@ -849,7 +863,7 @@ static int ccs_kccd_thread(void *unused)
 						     timeout);
 		if (kthread_should_stop())
 			break;
-		if (READ_ONCE(ccs_stall_kccd)) {
+		if (ccs_debug_stall_kccd()) {
 			/* test knob: make no progress at all until cleared */
 			wait_event_freezable_timeout(ccs_kccd_wq,
 						     kthread_should_stop(),

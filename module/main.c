@@ -36,6 +36,8 @@ static int __init cc_swiotlb_init(void)
 		goto err_convert;
 
 	ccs_debugfs_init();
+	ccs_convert_debugfs_init();
+	ccs_debug_init(ccs_debugfs_root);
 
 	ret = ccs_kccd_start();
 	if (ret)
@@ -55,6 +57,7 @@ err_kccd:
 	ccs_kccd_stop();
 err_pool:
 	ccs_debugfs_exit();
+	ccs_debug_exit();
 	ccs_pool_teardown();
 err_convert:
 	ccs_convert_exit();
@@ -66,6 +69,7 @@ static void __exit cc_swiotlb_exit(void)
 	ccs_attach_exit();
 	ccs_kccd_stop();	/* returns (re-encrypts) every chunk */
 	ccs_debugfs_exit();
+	ccs_debug_exit();	/* slots test_hold still holds */
 	ccs_pool_teardown();
 	ccs_convert_exit();
 	pr_info("unloaded\n");

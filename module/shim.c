@@ -18,7 +18,8 @@
  *    host may change it at any time, so nothing is decided from its content.
  *
  * Nothing here allocates, sleeps or takes a lock on the map/unmap/sync path:
- * the device's struct ccs_dev is found with container_of() on dev->dma_ops,
+ * the device's struct ccs_dev is found with container_of() on dev->dma_ops
+ * (under rcu_read_lock(), checked to belong to the device),
  * the slot with the pool's O(1) lookup, and the counters are per-CPU.  A map
  * that finds no slot returns DMA_MAPPING_ERROR (map_page) or -ENOMEM
  * (map_sg); block drivers turn that into BLK_STS_RESOURCE, a requeue.
@@ -34,12 +35,54 @@
 #include <linux/string.h>
 #include <linux/workqueue.h>
 #include <linux/spinlock.h>
+#include <linux/xarray.h>
+#include <linux/atomic.h>
+#include <linux/seq_file.h>
 #include "internal.h"
 #include <trace/events/cc_swiotlb.h>
 
-static inline struct ccs_dev *ccs_dev_of(struct device *dev)
+static atomic64_t ccs_foreign_dev_calls = ATOMIC64_INIT(0);
+static atomic64_t ccs_late_calls = ATOMIC64_INIT(0);
+
+static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
+			       unsigned long offset, size_t size,
+			       enum dma_data_direction dir, unsigned long attrs);
+
+/*
+ * The state of @dev, from its dma_ops, or NULL for a call the shim must
+ * refuse.  Caller holds rcu_read_lock(): struct ccs_dev is freed only after
+ * a grace period.  Two cases are refused:
+ *  - dev->dma_ops are no longer ours: the DMA API loaded them before a
+ *    detach restored the old ones and called us after it.  The detach saw
+ *    nothing outstanding, so this can only be a new map or allocation:
+ *    it fails like an exhausted pool, and is counted (late_calls);
+ *  - they are a copy another device's state (a child device that
+ *    inherited its parent's ops): never served with the other device's
+ *    state, counted (foreign_device_calls) and warned about.
+ */
+static struct ccs_dev *ccs_dev_get(struct device *dev)
 {
-	return container_of(dev->dma_ops, struct ccs_dev, ops);
+	const struct dma_map_ops *ops = READ_ONCE(dev->dma_ops);
+	struct ccs_dev *cd;
+
+	if (unlikely(!ops || ops->map_page != ccs_map_page)) {
+		atomic64_inc(&ccs_late_calls);
+		return NULL;
+	}
+	cd = container_of(ops, struct ccs_dev, ops);
+	if (likely(cd->dev == dev))
+		return cd;
+	atomic64_inc(&ccs_foreign_dev_calls);
+	dev_warn_ratelimited(dev, CCS_NAME ": DMA call through dma_ops attached to another device: refused\n");
+	return NULL;
+}
+
+/* May @cd take new mappings and allocations? */
+static bool ccs_dev_open(struct ccs_dev *cd)
+{
+	enum ccs_dev_state st = READ_ONCE(cd->state);
+
+	return st == CCS_DEV_ATTACHED || st == CCS_DEV_DRAINING;
 }
 
 /**
@@ -129,9 +172,22 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 		return DMA_MAPPING_ERROR;
 	}
 
+	if (unlikely(!ccs_dev_open(cd))) {
+		/* a detach is looking for I/O in flight: back-pressure */
+		this_cpu_inc(cd->stats->exhausted);
+		*err = -ENOMEM;
+		return DMA_MAPPING_ERROR;
+	}
+	/*
+	 * Counted before the slot is taken, inside the caller's RCU read
+	 * section: a detach that saw the device open waits for this section
+	 * to end, so its idle check sees every mapping in flight.
+	 */
+	this_cpu_inc(cd->stats->maps);
 	slot = ccs_slot_alloc(ccs_pool, orig, size, min_align_mask, 0, cd,
 			      &cls, &fallback);
 	if (unlikely(!slot)) {
+		this_cpu_dec(cd->stats->maps);
 		if (cls < 0) {
 			/* The driver ignored dma_max_mapping_size(). */
 			dev_warn_ratelimited(dev, CCS_NAME ": mapping of %zu bytes (min_align_mask %#x) is larger than any slot (max %zu)\n",
@@ -165,14 +221,14 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 				     &dma, size, *dev->dma_mask,
 				     dev->bus_dma_limit);
 		ccs_slot_free(ccs_pool, slot);
+		this_cpu_dec(cd->stats->maps);
 		trace_cc_swiotlb_map_fail(dev, size, 0, CCS_FAIL_UNREACHABLE);
 		this_cpu_inc(cd->stats->errors);
 		*err = -EIO;
 		return DMA_MAPPING_ERROR;
 	}
 
-	if (unlikely(READ_ONCE(ccs_verify_maps)))	/* test witness */
-		ccs_verify_mapping(dev, dma, size);
+	ccs_debug_verify_mapping(dev, dma, size);	/* debug flavour */
 
 	/*
 	 * Copy in for every direction, DMA_ATTR_SKIP_CPU_SYNC included, like
@@ -191,7 +247,6 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 	trace_cc_swiotlb_map(dev, dma, orig, size,
 			     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
 			     dir);
-	this_cpu_inc(cd->stats->maps);
 	this_cpu_add(cd->stats->bytes, size);
 	return dma;
 }
@@ -250,10 +305,9 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 	this_cpu_inc(cd->stats->unmaps);
 }
 
-static void ccs_sync(struct device *dev, dma_addr_t dma, size_t size,
-		     enum dma_data_direction dir, bool for_cpu)
+static void __ccs_sync(struct ccs_dev *cd, struct device *dev, dma_addr_t dma,
+		       size_t size, enum dma_data_direction dir, bool for_cpu)
 {
-	struct ccs_dev *cd = ccs_dev_of(dev);
 	phys_addr_t phys = dma_to_phys(dev, dma);
 	struct ccs_slot *slot = ccs_slot_lookup(ccs_pool, phys);
 	size_t off;
@@ -294,33 +348,62 @@ bogus:
 	this_cpu_inc(cd->stats->errors);
 }
 
+static void ccs_sync(struct device *dev, dma_addr_t dma, size_t size,
+		     enum dma_data_direction dir, bool for_cpu)
+{
+	struct ccs_dev *cd;
+
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd)
+		__ccs_sync(cd, dev, dma, size, dir, for_cpu);
+	rcu_read_unlock();
+}
+
 static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
 			       unsigned long offset, size_t size,
 			       enum dma_data_direction dir, unsigned long attrs)
 {
+	dma_addr_t dma = DMA_MAPPING_ERROR;
+	struct ccs_dev *cd;
 	int err;
 
-	return ccs_map_phys(ccs_dev_of(dev), dev, page_to_phys(page) + offset,
-			    size, dir, attrs, &err);
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd)
+		dma = ccs_map_phys(cd, dev, page_to_phys(page) + offset, size,
+				   dir, attrs, &err);
+	rcu_read_unlock();
+	return dma;
 }
 
 static void ccs_unmap_page(struct device *dev, dma_addr_t dma, size_t size,
 			   enum dma_data_direction dir, unsigned long attrs)
 {
-	ccs_unmap_phys(ccs_dev_of(dev), dev, dma, size, dir, attrs);
+	struct ccs_dev *cd;
+
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd)
+		ccs_unmap_phys(cd, dev, dma, size, dir, attrs);
+	rcu_read_unlock();
 }
 
 static void ccs_unmap_sg(struct device *dev, struct scatterlist *sgl,
 			 int nents, enum dma_data_direction dir,
 			 unsigned long attrs)
 {
-	struct ccs_dev *cd = ccs_dev_of(dev);
 	struct scatterlist *sg;
+	struct ccs_dev *cd;
 	int i;
 
-	for_each_sg(sgl, sg, nents, i)
-		ccs_unmap_phys(cd, dev, sg_dma_address(sg), sg_dma_len(sg),
-			       dir, attrs);
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd)
+		for_each_sg(sgl, sg, nents, i)
+			ccs_unmap_phys(cd, dev, sg_dma_address(sg),
+				       sg_dma_len(sg), dir, attrs);
+	rcu_read_unlock();
 }
 
 /*
@@ -331,10 +414,16 @@ static void ccs_unmap_sg(struct device *dev, struct scatterlist *sgl,
 static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 		      enum dma_data_direction dir, unsigned long attrs)
 {
-	struct ccs_dev *cd = ccs_dev_of(dev);
 	struct scatterlist *sg;
-	int i, err = 0;
+	struct ccs_dev *cd;
+	int i, err = -EIO;
 
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (!cd) {
+		rcu_read_unlock();
+		return err;
+	}
 	for_each_sg(sgl, sg, nents, i) {
 		dma_addr_t dma = ccs_map_phys(cd, dev, sg_phys(sg), sg->length,
 					      dir, attrs, &err);
@@ -344,11 +433,13 @@ static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 		sg_dma_address(sg) = dma;
 		sg_dma_len(sg) = sg->length;
 	}
+	rcu_read_unlock();
 	return nents;
 
 unwind:
 	/* The device never saw these: free without copying back. */
 	ccs_unmap_sg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
+	rcu_read_unlock();
 	return err;
 }
 
@@ -399,7 +490,6 @@ static dma_addr_t ccs_map_resource(struct device *dev, phys_addr_t phys,
 	if (unlikely(!ccs_reachable(dev, dma, size, *dev->dma_mask))) {
 		dev_warn_ratelimited(dev, CCS_NAME ": resource %pa+%zu beyond DMA mask\n",
 				     &phys, size);
-		this_cpu_inc(ccs_dev_of(dev)->stats->errors);
 		return DMA_MAPPING_ERROR;
 	}
 	return dma;
@@ -422,6 +512,17 @@ static void ccs_unmap_resource(struct device *dev, dma_addr_t dma,
  */
 static LIST_HEAD(ccs_deferred_pages);
 static DEFINE_SPINLOCK(ccs_deferred_lock);
+
+/*
+ * Page allocations the shim converted itself (coherent memory beyond the
+ * pool), pfn -> order.  A coherent free is accepted only for a pool slot of
+ * the device or an entry here: anything else (a driver handing us memory
+ * from dma-direct, the atomic pool or alloc_page()) is refused and left
+ * untouched, since re-encrypting and freeing it would free memory its owner
+ * still uses.  Frees may come in interrupt context, hence the irq lock.
+ */
+static DEFINE_XARRAY_FLAGS(ccs_own_pages, XA_FLAGS_LOCK_IRQ);
+static atomic64_t ccs_foreign_frees = ATOMIC64_INIT(0);
 
 static void ccs_encrypt_and_free(struct page *page, unsigned int order)
 {
@@ -484,10 +585,9 @@ void ccs_shim_flush(void)
  * caller may sleep, pages are converted to shared here, which is slow but
  * only happens at setup time in practice.
  */
-static void *ccs_alloc_shared(struct device *dev, size_t size,
-			      dma_addr_t *dma_handle, gfp_t gfp)
+static void *__ccs_alloc_shared(struct ccs_dev *cd, struct device *dev,
+				size_t size, dma_addr_t *dma_handle, gfp_t gfp)
 {
-	struct ccs_dev *cd = ccs_dev_of(dev);
 	size_t len = PAGE_ALIGN(size);
 	unsigned int order = get_order(len);
 	struct ccs_slot *slot = NULL;
@@ -532,9 +632,14 @@ static void *ccs_alloc_shared(struct device *dev, size_t size,
 	 */
 	err = ccs_convert_decrypt(vaddr, 1U << order);
 	if (err) {
-		/* -EPERM: refused in atomic context, nothing was converted */
-		if (err == -EPERM)
+		if (ccs_convert_untouched(err))
 			__free_pages(page, order);
+		return NULL;
+	}
+	/* Registered before it can be freed; sleeping allowed here. */
+	if (xa_err(xa_store_irq(&ccs_own_pages, page_to_pfn(page),
+				xa_mk_value(order), gfp & GFP_KERNEL))) {
+		ccs_encrypt_and_free(page, order);
 		return NULL;
 	}
 	phys = page_to_phys(page);
@@ -545,52 +650,140 @@ found:
 		dev_warn_ratelimited(dev, CCS_NAME ": coherent memory at %pad beyond coherent mask %llx\n",
 				     &dma, dev->coherent_dma_mask);
 		this_cpu_inc(cd->stats->errors);
-		if (slot)
+		if (slot) {
 			ccs_slot_free(ccs_pool, slot);
-		else
+		} else {
+			xa_erase_irq(&ccs_own_pages, page_to_pfn(page));
 			ccs_free_converted(page, order);
+		}
 		return NULL;
 	}
 	/* After the conversion: its old contents are gone or meaningless. */
 	memset(vaddr, 0, len);
-	this_cpu_inc(cd->stats->coherent_allocs);
 	this_cpu_add(cd->stats->coherent_bytes, len);
 	*dma_handle = dma;
+	return vaddr;
+}
+
+/*
+ * A coherent allocation was counted (or freed): if the device is not plainly
+ * attached, a detach may be waiting for that count to reach zero.  Caller
+ * holds rcu_read_lock().
+ */
+static void ccs_note_coherent_done(struct ccs_dev *cd)
+{
+	if (unlikely(READ_ONCE(cd->state) != CCS_DEV_ATTACHED))
+		ccs_attach_note_drained();
+}
+
+/*
+ * The allocation is counted before it is made, inside an RCU read section
+ * that checked the device is open: a detach then sees it outstanding and
+ * keeps @cd, so the rest (which may sleep) needs no RCU.
+ */
+static void *ccs_alloc_shared(struct device *dev, size_t size,
+			      dma_addr_t *dma_handle, gfp_t gfp)
+{
+	struct ccs_dev *cd;
+	void *vaddr;
+
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd && !ccs_dev_open(cd)) {
+		this_cpu_inc(cd->stats->exhausted);
+		cd = NULL;
+	}
+	if (cd)
+		this_cpu_inc(cd->stats->coherent_allocs);
+	rcu_read_unlock();
+	if (!cd)
+		return NULL;
+
+	vaddr = __ccs_alloc_shared(cd, dev, size, dma_handle, gfp);
+	if (!vaddr) {
+		rcu_read_lock();
+		this_cpu_dec(cd->stats->coherent_allocs);
+		ccs_note_coherent_done(cd);
+		rcu_read_unlock();
+	}
 	return vaddr;
 }
 
 static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 			    dma_addr_t dma)
 {
-	struct ccs_dev *cd = ccs_dev_of(dev);
 	phys_addr_t phys = dma_to_phys(dev, dma);
 	unsigned int order = get_order(PAGE_ALIGN(size));
+	struct page *page = NULL;
 	struct ccs_slot *slot;
+	struct ccs_dev *cd;
+	unsigned long flags;
+	void *entry;
 
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (!cd)
+		goto out_unlock;
 	slot = ccs_slot_lookup(ccs_pool, phys);
 	if (slot) {
 		if (unlikely(slot->owner != &cd->coherent_tag ||
 			     ccs_slot_phys(slot) != phys))
 			goto bogus;
 		ccs_slot_free(ccs_pool, slot);
-		goto out;
+		goto done;
 	}
 
 	if (unlikely(!virt_addr_valid(vaddr) || virt_to_phys(vaddr) != phys ||
 		     !PAGE_ALIGNED(phys)))
 		goto bogus;
-	ccs_free_converted(virt_to_page(vaddr), order);
-out:
+	/* Only what ccs_alloc_shared() converted, with the order it had. */
+	xa_lock_irqsave(&ccs_own_pages, flags);
+	entry = __xa_cmpxchg(&ccs_own_pages, PHYS_PFN(phys),
+			     xa_mk_value(order), NULL, 0);
+	xa_unlock_irqrestore(&ccs_own_pages, flags);
+	if (unlikely(entry != xa_mk_value(order)))
+		goto bogus;
+	page = virt_to_page(vaddr);
+	/*
+	 * Re-encryption may sleep: outside RCU.  @cd stays: this allocation
+	 * is still counted as outstanding, so no detach frees it.
+	 */
+	rcu_read_unlock();
+	ccs_free_converted(page, order);
+	rcu_read_lock();
+done:
 	this_cpu_inc(cd->stats->coherent_frees);
 	/* a late free after the driver unbound: maybe the last one */
-	if (unlikely(READ_ONCE(cd->draining)))
-		ccs_attach_note_drained();
-	return;
+	ccs_note_coherent_done(cd);
+	goto out_unlock;
 
 bogus:
-	dev_warn_ratelimited(dev, CCS_NAME ": free of %pad, which is not a coherent allocation of this device\n",
-			     &dma);
+	/* Not ours: never re-encrypted, never freed, never written. */
+	dev_warn_ratelimited(dev, CCS_NAME ": free of %pad (%zu bytes), which is not a coherent allocation of this device: refused, memory left alone\n",
+			     &dma, size);
+	atomic64_inc(&ccs_foreign_frees);
 	this_cpu_inc(cd->stats->errors);
+out_unlock:
+	rcu_read_unlock();
+}
+
+/**
+ * ccs_shim_counters() - the shim's lines of debugfs "counters"
+ * @m:	seq_file
+ *
+ * foreign_frees: coherent/page frees of memory the module did not allocate
+ * (or not for this device), refused and left untouched;
+ * foreign_device_calls: DMA calls from a device whose dma_ops are another
+ * attached device's copy (e.g. a child that inherited them), refused;
+ * late_calls: calls that reached the shim after their device was detached
+ * (the DMA API had loaded its ops before), refused.
+ */
+void ccs_shim_counters(struct seq_file *m)
+{
+	seq_printf(m, "foreign_frees %lld\n", atomic64_read(&ccs_foreign_frees));
+	seq_printf(m, "foreign_device_calls %lld\n",
+		   atomic64_read(&ccs_foreign_dev_calls));
+	seq_printf(m, "late_calls %lld\n", atomic64_read(&ccs_late_calls));
 }
 
 static void *ccs_alloc(struct device *dev, size_t size, dma_addr_t *dma_handle,

@@ -14,13 +14,21 @@
  *			must refuse it with -EBUSY
  *   exhaust=0|1	run the pool exhaustion and sg unwind test (default 1;
  *			load cc_swiotlb with a small max_pool_mb)
- *   mode=all|badinput|security
+ *   mode=all|badinput|security|foreign-free|detach-race
  *			all (default): every semantics test above;
  *			badinput: only requests the shim must refuse (zero
  *			length, invalid direction, oversize) and bogus
  *			unmaps/syncs, each refused and counted, nothing lost;
  *			security: slot reuse never shows one mapping's data
- *			to another, coherent memory is zeroed on reuse
+ *			to another, coherent memory is zeroed on reuse;
+ *			foreign-free: frees of memory the module did not
+ *			allocate (alloc_page(), another device's dma-direct
+ *			memory, its own allocation with the wrong size, a
+ *			double free) are refused and the memory is intact;
+ *			prints "foreign frees attempted: N";
+ *			detach-race: cc_swiotlb_detach() while a kthread
+ *			runs verified I/O on the same device, for race_secs
+ *   race_secs=N	length of the detach-race test (default 20)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -36,6 +44,9 @@
 #include <linux/mm.h>
 #include <linux/delay.h>
 #include <linux/string.h>
+#include <linux/kthread.h>
+#include <linux/jiffies.h>
+#include <linux/sizes.h>
 #include <linux/cc_swiotlb.h>
 
 static char *bound_dev;
@@ -46,7 +57,10 @@ module_param(exhaust, bool, 0444);
 MODULE_PARM_DESC(exhaust, "Run the pool exhaustion / sg unwind test");
 static char *mode = "all";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "all, badinput or security");
+MODULE_PARM_DESC(mode, "all, badinput, security, foreign-free or detach-race");
+static unsigned int race_secs = 20;
+module_param(race_secs, uint, 0444);
+MODULE_PARM_DESC(race_secs, "Seconds of the detach-race test");
 
 #define BUF_ORDER	8		/* 1 MiB of original buffer */
 #define BUF_SIZE	(PAGE_SIZE << BUF_ORDER)
@@ -627,6 +641,204 @@ static void test_attach_api(void)
 		dma_unmap_single(dev, dma, 4096, DMA_TO_DEVICE);
 }
 
+/* Is the page (order @order) untouched: same references, same bytes? */
+static bool page_intact(struct page *pg, unsigned int order, int refs, u8 v)
+{
+	return page_ref_count(pg) == refs &&
+	       all_are(page_address(pg), PAGE_SIZE << order, v);
+}
+
+static dma_addr_t dma_of_page(struct page *pg)
+{
+	return phys_to_dma_unencrypted(dev, page_to_phys(pg));
+}
+
+static void test_foreign_free(void)
+{
+	struct platform_device_info info = {
+		.name = "ccs_semantics_other",
+		.id = PLATFORM_DEVID_NONE,
+		.dma_mask = DMA_BIT_MASK(64),
+	};
+	struct platform_device *other;
+	int refs, attempted = 0;
+	dma_addr_t dma;
+	struct page *pg;
+	void *p;
+
+	/* a page from the page allocator, through both free entry points */
+	pg = alloc_page(GFP_KERNEL);
+	if (pg) {
+		memset(page_address(pg), 0x5e, PAGE_SIZE);
+		refs = page_ref_count(pg);
+		dma_free_coherent(dev, PAGE_SIZE, page_address(pg),
+				  dma_of_page(pg));
+		attempted++;
+		check(page_intact(pg, 0, refs, 0x5e),
+		      "dma_free_coherent() of an alloc_page() page: refused, page intact (refcount %d)",
+		      page_ref_count(pg));
+		dma_free_pages(dev, PAGE_SIZE, pg, dma_of_page(pg),
+			       DMA_BIDIRECTIONAL);
+		attempted++;
+		check(page_intact(pg, 0, refs, 0x5e),
+		      "dma_free_pages() of an alloc_page() page: refused, page intact");
+		__free_page(pg);
+	} else {
+		check(false, "alloc_page()");
+	}
+
+	pg = alloc_pages(GFP_KERNEL, 2);
+	if (pg) {
+		memset(page_address(pg), 0x6d, PAGE_SIZE << 2);
+		refs = page_ref_count(pg);
+		dma_free_coherent(dev, PAGE_SIZE << 2, page_address(pg),
+				  dma_of_page(pg));
+		attempted++;
+		check(page_intact(pg, 2, refs, 0x6d),
+		      "dma_free_coherent() of an order-2 allocation: refused, intact");
+		__free_pages(pg, 2);
+	} else {
+		check(false, "alloc_pages(order 2)");
+	}
+
+	/* dma-direct memory of a device the module does not own */
+	other = platform_device_register_full(&info);
+	if (!IS_ERR(other)) {
+		p = dma_alloc_coherent(&other->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+		if (p) {
+			memset(p, 0x3c, PAGE_SIZE);
+			dma_free_coherent(dev, PAGE_SIZE, p, dma);
+			attempted++;
+			check(all_are(p, PAGE_SIZE, 0x3c),
+			      "another device's dma-direct memory: refused, intact");
+			dma_free_coherent(&other->dev, PAGE_SIZE, p, dma);
+		} else {
+			check(false, "dma_alloc_coherent() on an unattached device");
+		}
+		platform_device_unregister(other);
+	} else {
+		check(false, "second platform device");
+	}
+
+	/* the module's own page allocation, freed with the wrong size */
+	p = dma_alloc_coherent(dev, SZ_2M, &dma, GFP_KERNEL);
+	if (p) {
+		memset(p, 0x77, SZ_2M);
+		dma_free_coherent(dev, SZ_1M, p, dma);
+		attempted++;
+		check(all_are(p, SZ_2M, 0x77),
+		      "own 2 MiB allocation freed as 1 MiB: refused, intact");
+		dma_free_coherent(dev, SZ_2M, p, dma);
+	} else {
+		check(false, "dma_alloc_coherent(2 MiB)");
+	}
+
+	/* a pool allocation freed twice */
+	p = dma_alloc_coherent(dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	if (p) {
+		dma_free_coherent(dev, PAGE_SIZE, p, dma);
+		dma_free_coherent(dev, PAGE_SIZE, p, dma);	/* refused */
+		attempted++;
+	} else {
+		check(false, "dma_alloc_coherent(4 KiB)");
+	}
+	pr_info("foreign frees attempted: %d\n", attempted);
+}
+
+struct race_io {
+	unsigned long ios;
+	unsigned long map_errors;
+	unsigned long bad;
+};
+
+/*
+ * Verified I/O on the device, as fast as it goes: every mapping must show
+ * the original in the device's view, and what the device wrote must be in
+ * the original after the unmap, whichever dma_map_ops (ours before the
+ * detach, the old ones after it) served it.
+ */
+static int race_io_fn(void *data)
+{
+	struct race_io *r = data;
+	unsigned long n = 0;
+
+	while (!kthread_should_stop()) {
+		size_t size = 512 << (n % 8);		/* 512 B .. 64 KiB */
+		u8 *orig = buf + (n % 4) * SZ_64K + 64 * (n % 3);
+		u8 pat = n & 0xff;
+		dma_addr_t dma;
+
+		n++;
+		memset(orig, pat, size);
+		dma = dma_map_single(dev, orig, size, DMA_BIDIRECTIONAL);
+		if (dma_mapping_error(dev, dma)) {
+			r->map_errors++;
+			cond_resched();
+			continue;
+		}
+		if (!all_are(slot_of(dma), size, pat))
+			r->bad++;
+		memset(slot_of(dma), pat ^ 0xff, size);
+		dma_unmap_single(dev, dma, size, DMA_BIDIRECTIONAL);
+		if (!all_are(orig, size, pat ^ 0xff))
+			r->bad++;
+		r->ios++;
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * Rounds of: start the I/O, detach until it works (every refusal must be
+ * -EBUSY), let the I/O go on through the old ops for a moment, stop it,
+ * attach again.  Attaching is done only with the device quiet: the API
+ * wants it so, as a mapping made with the old ops cannot be unmapped
+ * through ours.
+ */
+static void test_detach_race(void)
+{
+	unsigned long deadline = jiffies + race_secs * HZ;
+	unsigned long rounds = 0, busy = 0, other = 0;
+	struct race_io r = { };
+	struct task_struct *t;
+	int ret;
+
+	while (time_before(jiffies, deadline)) {
+		t = kthread_run(race_io_fn, &r, "ccs_race_io");
+		if (IS_ERR(t)) {
+			check(false, "kthread_run: %ld", PTR_ERR(t));
+			return;
+		}
+		usleep_range(1000, 5000);
+		for (;;) {
+			ret = cc_swiotlb_detach(dev);
+			if (ret != -EBUSY)
+				break;
+			busy++;
+			usleep_range(50, 500);
+		}
+		if (ret)
+			other++;
+		usleep_range(1000, 2000);	/* I/O through the old ops */
+		kthread_stop(t);
+		if (ret)
+			break;
+		rounds++;
+		ret = cc_swiotlb_attach(dev);
+		if (ret) {
+			check(false, "attach again after round %lu: %d", rounds,
+			      ret);
+			return;
+		}
+	}
+	pr_info("detach-race: %lu rounds, %lu detaches refused (-EBUSY), %lu I/Os, %lu map errors\n",
+		rounds, busy, r.ios, r.map_errors);
+	check(!other, "every refused detach said -EBUSY (last %d)", ret);
+	check(rounds > 0, "detached with I/O running %lu times", rounds);
+	check(r.ios > 0, "I/O ran during the race (%lu)", r.ios);
+	check(!r.bad, "no data corrupted (%lu bad of %lu I/Os)", r.bad, r.ios);
+}
+
 static int __init ccs_semantics_init(void)
 {
 	struct platform_device_info info = {
@@ -653,6 +865,14 @@ static int __init ccs_semantics_init(void)
 		test_badinput();
 		ret = cc_swiotlb_detach(dev);
 		check(!ret, "cc_swiotlb_detach(): no slot left behind (%d)", ret);
+	} else if (!ret && !strcmp(mode, "foreign-free")) {
+		test_foreign_free();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach(): nothing left behind (%d)", ret);
+	} else if (!ret && !strcmp(mode, "detach-race")) {
+		test_detach_race();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach() after the race (%d)", ret);
 	} else if (!ret && !strcmp(mode, "security")) {
 		test_security();
 		ret = cc_swiotlb_detach(dev);
