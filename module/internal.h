@@ -99,6 +99,7 @@ static inline void ccs_kccd_check(int cls)
  * @low:	effective low watermark (bytes), last pass
  * @high:	effective high watermark (bytes), last pass
  * @demand:	peak mapped bytes over the demand window, last pass
+ * @watermark_changes:	times @low or @high changed (tracepoint events)
  */
 struct ccs_kccd_stats {
 	u64 passes;
@@ -114,6 +115,7 @@ struct ccs_kccd_stats {
 	u64 low;
 	u64 high;
 	u64 demand;
+	u64 watermark_changes;
 };
 
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st);

@@ -14,9 +14,10 @@
  * Under low (the map path kicks kccd as soon as it sees that, and when a
  * mapping found no memory at all), kccd grows the arena up to high: whole
  * 2 MiB units (one set_memory_decrypted() call each) when the cap and the
- * buddy allocator allow, smaller ones (down to 64 KiB) otherwise.  Above
- * high, once the surplus has lasted reclaim_ms, it takes back entirely free
- * units no larger than the surplus, re-encrypts and frees them (a unit that
+ * buddy allocator allow, smaller ones (down to 64 KiB) otherwise.  When
+ * even at the peak of demand more than high would be free (held - demand >
+ * high), and that has lasted reclaim_ms, it takes back entirely free units
+ * no larger than that surplus, re-encrypts and frees them (a unit that
  * cannot be re-encrypted is leaked, counted, never freed).  Over max_pool_mb
  * (lowered at runtime) free units go back at once.  Because the watermarks
  * follow the peak of a whole window, a constant workload converts nothing
@@ -224,7 +225,7 @@ static unsigned long ccs_window_jiffies(void)
 /* Recompute the effective watermarks from the demand windows. */
 static void ccs_size_watermarks(unsigned long now)
 {
-	u64 demand, low;
+	u64 demand, low, high;
 
 	if (time_after_eq(now, ccs_k.window_start + ccs_window_jiffies())) {
 		ccs_k.peak_prev = ccs_k.peak_cur;
@@ -234,10 +235,18 @@ static void ccs_size_watermarks(unsigned long now)
 	ccs_k.peak_cur = max(ccs_k.peak_cur, ccs_pool_take_peak(ccs_pool));
 	demand = max(ccs_k.peak_prev, ccs_k.peak_cur);
 	low = max(READ_ONCE(ccs_wm_low), demand / 4);
-	ccs_k.high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
+	high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
+	if (low != ccs_ks.low || high != ccs_ks.high) {
+		trace_cc_swiotlb_watermark(0, ccs_ks.low >> 10, ccs_ks.high >> 10,
+					   low >> 10, high >> 10,
+					   demand / 4 > READ_ONCE(ccs_wm_low) ?
+					   "demand" : "configured");
+		ccs_ks.watermark_changes++;
+	}
+	ccs_k.high = high;
 	WRITE_ONCE(ccs_kccd_low_bytes, low);
 	ccs_ks.low = low;
-	ccs_ks.high = ccs_k.high;
+	ccs_ks.high = high;
 	ccs_ks.demand = demand;
 }
 
@@ -362,7 +371,7 @@ static int ccs_shrink_one(u32 max_size)
 static long ccs_kccd_pass(void)
 {
 	unsigned long now = jiffies;
-	u64 free, exh, cap = ccs_max_pool_bytes();
+	u64 free, exh, held, excess, cap = ccs_max_pool_bytes();
 	long sample = ccs_window_jiffies() / 4 + 1;
 	int n;
 
@@ -412,11 +421,18 @@ static long ccs_kccd_pass(void)
 		return ccs_pool_free_bytes(ccs_pool) < ccs_k.high ? 0 : sample;
 	}
 
-	/* surplus: more than a grain above high, for a whole reclaim_ms */
-	if (free < ccs_k.high + SZ_64K) {
+	/*
+	 * Surplus: more than a grain above high even at the peak of demand
+	 * (held - demand, the least free memory of the window, not the free
+	 * memory of the moment: a workload whose mappings come and go must not
+	 * make kccd give back what it will need again), for reclaim_ms.
+	 */
+	held = ccs_pool_held_bytes(ccs_pool);
+	excess = held > ccs_ks.demand + ccs_k.high ?
+		 held - ccs_ks.demand - ccs_k.high : 0;
+	if (excess < SZ_64K) {
 		ccs_k.surplus = false;
-		return ccs_pool_held_bytes(ccs_pool) ? sample :
-			MAX_SCHEDULE_TIMEOUT;
+		return held ? sample : MAX_SCHEDULE_TIMEOUT;
 	}
 	if (!ccs_k.surplus) {
 		ccs_k.surplus = true;
@@ -425,7 +441,7 @@ static long ccs_kccd_pass(void)
 	if (time_before(now, ccs_k.surplus_since + ccs_window_jiffies()))
 		return min_t(long, ccs_k.surplus_since + ccs_window_jiffies() - now,
 			     sample);
-	if (!ccs_shrink_one(rounddown_pow_of_two(free - ccs_k.high)))
+	if (!ccs_shrink_one(rounddown_pow_of_two(min_t(u64, excess, U32_MAX))))
 		return 0;		/* next unit on the next pass */
 	return sample;			/* no entirely free unit yet */
 }
