@@ -19,7 +19,7 @@
 #define S_RING		256
 #define S_MAX_BYTES	(24U << 20)
 
-static const int s_classes[] = { 0, 3, 6, 8 };
+static const int s_classes[] = { 0, 3, 6, 8, 10 };
 
 struct s_ring {
 	pthread_mutex_t lock;
@@ -111,8 +111,14 @@ static void *s_worker_fn(void *arg)
 		if (op < 55 && n < S_LIVE) {
 			int cls = s_classes[h_below(&w->seed, ARRAY_SIZE(s_classes))];
 			u32 ssz = ccs_class_slot_size(s_pool, cls);
-			size_t size = 1 + h_below(&w->seed, ssz);
 			unsigned int mask = h_below(&w->seed, 4) ? 0 : 4095;
+			size_t size;
+
+			/* the mask's offset must fit too: never oversize */
+			if (ssz == CCS_MAX_SLOT_SIZE && mask)
+				size = 1 + h_below(&w->seed, ssz - 4096);
+			else
+				size = 1 + h_below(&w->seed, ssz);
 			phys_addr_t orig = h_rand(&w->seed) & 0xfffffffffULL;
 
 			slot = ccs_slot_alloc(s_pool, orig, size, mask, 0, w,
