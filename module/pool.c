@@ -206,6 +206,7 @@ struct ccs_pool {
 	u32 check_epoch;
 	atomic_long_t bad_frees;
 	atomic_long_t dry_drains;
+	atomic_long_t draining;		/* a dry drain is running */
 
 	struct ccs_class classes[CCS_MAX_CLASSES];
 };
@@ -754,15 +755,24 @@ static void ccs_drain_class(struct ccs_pool *p, int cls);
  */
 static bool ccs_drain_cached(struct ccs_pool *p)
 {
+	long idle = 0;
 	bool any = false;
 	int cls;
 
+	/*
+	 * One drainer at a time: under an exhaustion storm every CPU would
+	 * otherwise sweep every other CPU's locks; a mapping that finds a
+	 * drain running fails (and is requeued) like any exhausted one.
+	 */
+	if (!atomic_long_try_cmpxchg(&p->draining, &idle, 1))
+		return false;
 	for (cls = 0; cls < p->nr_classes; cls++) {
 		if (!ccs_class_cached(p, cls))
 			continue;
 		ccs_drain_class(p, cls);
 		any = true;
 	}
+	atomic_long_set(&p->draining, 0);
 	return any;
 }
 
@@ -1687,6 +1697,7 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 	INIT_LIST_HEAD(&p->units);
 	atomic_long_set(&p->bad_frees, 0);
 	atomic_long_set(&p->dry_drains, 0);
+	atomic_long_set(&p->draining, 0);
 	atomic_long_set(&p->mapped, 0);
 	atomic_long_set(&p->mapped_hiwater, 0);
 	atomic_long_set(&p->mapped_peak, 0);
