@@ -116,10 +116,8 @@ static void ccs_hold_release(void)
 {
 	while (ccs_nheld) {
 		struct ccs_slot *slot = ccs_held[--ccs_nheld];
-		int cls = ccs_slot_class(slot);
 
 		ccs_slot_free(ccs_pool, slot);
-		ccs_kccd_check_free(cls);
 		WRITE_ONCE(ccs_nheld, ccs_nheld);
 	}
 	kvfree(ccs_held);

@@ -5,7 +5,8 @@
  *   stats		per-class table and totals, for humans
  *   counters		"name value" per line, for scripts (names are an API:
  *			add, never rename)
- *   reset_hiwater	write 1: high-water marks := current use
+ *   reset_hiwater	write 1: high-water marks (classes, mapped_bytes)
+ *			:= current use
  *   leaked		chunks leaked after a failed conversion, never freed:
  *			"pfn npages refcount" per line
  *
@@ -61,32 +62,34 @@ static int ccs_stats_show(struct seq_file *m, void *v)
 {
 	int cls, nr = ccs_pool_nr_classes(ccs_pool);
 	struct ccs_convert_stats cs;
+	struct ccs_arena_stats as;
 	struct ccs_kccd_stats ks;
 
-	seq_printf(m, "%8s %6s %9s %8s %8s %8s %8s %8s %10s %10s %8s %8s %13s %13s %6s\n",
-		   "class", "chunks", "KiB", "total", "free", "in_use",
+	seq_printf(m, "%8s %6s %9s %8s %8s %8s %8s %8s %10s %10s %8s %8s %6s\n",
+		   "class", "slabs", "KiB", "total", "free", "in_use",
 		   "cached", "hiwater", "allocs", "frees", "fallback",
-		   "failures", "low:high", "cfg low:high", "exhst");
+		   "failures", "exhst");
 	for (cls = 0; cls < nr; cls++) {
-		struct ccs_kccd_class_stats kc;
 		struct ccs_class_stats st;
-		char eff[24], cfg[24];
 
 		ccs_class_stats(ccs_pool, cls, &st);
-		ccs_kccd_get_class_stats(cls, &kc);
-		snprintf(eff, sizeof(eff), "%u:%u", kc.eff.low, kc.eff.high);
-		snprintf(cfg, sizeof(cfg), "%u:%u", kc.cfg.low, kc.cfg.high);
-		seq_printf(m, "%8u %6u %9llu %8llu %8llu %8llu %8llu %8llu %10llu %10llu %8llu %8llu %13s %13s %6llu\n",
+		seq_printf(m, "%8u %6u %9llu %8llu %8llu %8llu %8llu %8llu %10llu %10llu %8llu %8llu %6llu\n",
 			   st.slot_size, st.chunks, st.bytes >> 10, st.total,
 			   st.free, st.in_use, st.cached, st.hiwater,
 			   st.allocs, st.frees, st.fallbacks, st.failures,
-			   eff, cfg, kc.exhaustions);
+			   ccs_kccd_class_exhaustions(cls));
 	}
 
+	ccs_arena_stats(ccs_pool, &as);
 	ccs_convert_get_stats(&cs);
 	ccs_kccd_get_stats(&ks);
-	seq_printf(m, "\nshared: %llu KiB held, cap %llu KiB\n",
-		   ccs_shared_bytes() >> 10, ccs_max_pool_bytes() >> 10);
+	seq_printf(m, "\narena: %llu KiB held in %llu units (%llu entirely free), %llu KiB free (largest run %llu KiB), %llu KiB carved into classes, %llu KiB mapped; cap %llu KiB\n",
+		   as.bytes >> 10, as.units, as.free_units, as.free_bytes >> 10,
+		   as.largest_free >> 10, as.carved_bytes >> 10,
+		   as.mapped_bytes >> 10, ccs_max_pool_bytes() >> 10);
+	seq_printf(m, "arena: %llu slabs carved, %llu given back, %llu dry drains; mapped high-water %llu KiB (held then %llu KiB)\n",
+		   as.carves, as.slab_returns, as.dry_drains,
+		   as.mapped_hiwater >> 10, as.held_at_mapped_hiwater >> 10);
 	seq_printf(m, "pages: %llu decrypted = %llu held + %llu re-encrypted + %llu leaked (%llu decrypt failed, %llu encrypt failed, %llu in use at unload)\n",
 		   cs.pages_decrypted, cs.pages_held, cs.pages_reencrypted,
 		   cs.pages_leaked, cs.pages_leaked_decrypt,
@@ -97,11 +100,12 @@ static int ccs_stats_show(struct seq_file *m, void *v)
 		   cs.decrypt_failures + cs.encrypt_failures,
 		   cs.injected_failures, cs.calls_kccd, cs.calls_sync,
 		   cs.calls_other, cs.calls_refused_atomic);
-	seq_printf(m, "kccd: %llu passes, %llu kicks, %llu exhaustion events, %llu chunks added, %llu returned, %llu alloc failures, %llu order fallbacks, %llu cap hits, %llu rebalanced, %llu backoffs, auto-tune %llu raises %llu decays\n",
-		   ks.passes, ks.kicks, ks.exhaustions, ks.refill_chunks,
-		   ks.reclaim_chunks, ks.alloc_failures, ks.order_fallbacks,
-		   ks.cap_hits, ks.rebalance_chunks, ks.backoffs,
-		   ks.autotune_raises, ks.autotune_decays);
+	seq_printf(m, "kccd: watermarks %llu:%llu KiB (configured %llu:%llu), demand %llu KiB; %llu passes, %llu kicks, %llu exhaustion events, %llu units added, %llu returned, %llu alloc failures, %llu order fallbacks, %llu cap hits, %llu backoffs\n",
+		   ks.low >> 10, ks.high >> 10, READ_ONCE(ccs_wm_low) >> 10,
+		   READ_ONCE(ccs_wm_high) >> 10, ks.demand >> 10, ks.passes,
+		   ks.kicks, ks.exhaustions, ks.refill_units, ks.reclaim_units,
+		   ks.alloc_failures, ks.order_fallbacks, ks.cap_hits,
+		   ks.backoffs);
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(ccs_stats);
@@ -115,13 +119,29 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 {
 	int i, cls, nr = ccs_pool_nr_classes(ccs_pool);
 	struct ccs_convert_stats cs;
+	struct ccs_arena_stats as;
 	struct ccs_kccd_stats ks;
 
+	ccs_arena_stats(ccs_pool, &as);
 	ccs_convert_get_stats(&cs);
 	ccs_kccd_get_stats(&ks);
 	CCS_PUT("nr_classes", nr);
 	CCS_PUT("max_pool_bytes", ccs_max_pool_bytes());
-	CCS_PUT("shared_bytes", ccs_shared_bytes());
+	CCS_PUT("shared_bytes", as.bytes);
+	CCS_PUT("arena_bytes", as.bytes);
+	CCS_PUT("arena_free_bytes", as.free_bytes);
+	CCS_PUT("arena_carved_bytes", as.carved_bytes);
+	CCS_PUT("arena_units", as.units);
+	CCS_PUT("arena_free_units", as.free_units);
+	CCS_PUT("arena_largest_free", as.largest_free);
+	CCS_PUT("arena_carves", as.carves);
+	CCS_PUT("arena_slab_returns", as.slab_returns);
+	CCS_PUT("arena_dry_drains", as.dry_drains);
+	CCS_PUT("free_shared_bytes", ccs_pool_free_bytes(ccs_pool));
+	CCS_PUT("mapped_bytes", as.mapped_bytes);
+	CCS_PUT("mapped_bytes_hiwater", as.mapped_hiwater);
+	CCS_PUT("held_bytes_at_mapped_hiwater", as.held_at_mapped_hiwater);
+	CCS_PUT("bad_frees", ccs_pool_bad_frees(ccs_pool));
 	CCS_PUT("pages_decrypted", cs.pages_decrypted);
 	CCS_PUT("pages_held", cs.pages_held);
 	CCS_PUT("pages_reencrypted", cs.pages_reencrypted);
@@ -131,6 +151,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("pages_leaked_inuse", cs.pages_leaked_inuse);
 	CCS_PUT("decrypt_calls", cs.decrypt_calls);
 	CCS_PUT("encrypt_calls", cs.encrypt_calls);
+	CCS_PUT("conversions", cs.decrypt_calls + cs.encrypt_calls);
 	CCS_PUT("decrypt_failures", cs.decrypt_failures);
 	CCS_PUT("encrypt_failures", cs.encrypt_failures);
 	CCS_PUT("injected_failures", cs.injected_failures);
@@ -141,25 +162,26 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("convert_refused_atomic", cs.calls_refused_atomic);
 	CCS_PUT("kccd_passes", ks.passes);
 	CCS_PUT("kccd_kicks", ks.kicks);
+	CCS_PUT("kccd_low_bytes", ks.low);
+	CCS_PUT("kccd_high_bytes", ks.high);
+	CCS_PUT("kccd_demand_bytes", ks.demand);
+	CCS_PUT("watermark_changes", ks.watermark_changes);
+	CCS_PUT("watermark_low_bytes", READ_ONCE(ccs_wm_low));
+	CCS_PUT("watermark_high_bytes", READ_ONCE(ccs_wm_high));
 	CCS_PUT("exhaustion_events", ks.exhaustions);
-	CCS_PUT("refill_chunks", ks.refill_chunks);
-	CCS_PUT("reclaim_chunks", ks.reclaim_chunks);
+	CCS_PUT("refill_chunks", ks.refill_units);
+	CCS_PUT("reclaim_chunks", ks.reclaim_units);
 	CCS_PUT("alloc_failures", ks.alloc_failures);
 	CCS_PUT("order_fallbacks", ks.order_fallbacks);
 	CCS_PUT("cap_hits", ks.cap_hits);
-	CCS_PUT("rebalance_chunks", ks.rebalance_chunks);
 	CCS_PUT("backoffs", ks.backoffs);
-	CCS_PUT("autotune_raises", ks.autotune_raises);
-	CCS_PUT("autotune_decays", ks.autotune_decays);
 	CCS_PUT("take_free_ns", ks.take_free_ns);
 
 	for (cls = 0; cls < nr; cls++) {
-		struct ccs_kccd_class_stats kc;
 		struct ccs_class_stats st;
 		u32 sz;
 
 		ccs_class_stats(ccs_pool, cls, &st);
-		ccs_kccd_get_class_stats(cls, &kc);
 		sz = st.slot_size;
 		CCS_PUT_CLS(sz, "index", cls);
 		CCS_PUT_CLS(sz, "chunk_size", ccs_class_chunk_size(ccs_pool, cls));
@@ -174,15 +196,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 		CCS_PUT_CLS(sz, "frees", st.frees);
 		CCS_PUT_CLS(sz, "fallbacks", st.fallbacks);
 		CCS_PUT_CLS(sz, "failures", st.failures);
-		CCS_PUT_CLS(sz, "low", kc.eff.low);
-		CCS_PUT_CLS(sz, "high", kc.eff.high);
-		CCS_PUT_CLS(sz, "low_cfg", kc.cfg.low);
-		CCS_PUT_CLS(sz, "high_cfg", kc.cfg.high);
-		CCS_PUT_CLS(sz, "exhaustions", kc.exhaustions);
-		CCS_PUT_CLS(sz, "refills", kc.refills);
-		CCS_PUT_CLS(sz, "reclaims", kc.reclaims);
-		CCS_PUT_CLS(sz, "donated", kc.donated);
-		CCS_PUT_CLS(sz, "order_cap", kc.order_cap);
+		CCS_PUT_CLS(sz, "exhaustions", ccs_kccd_class_exhaustions(cls));
 	}
 
 	mutex_lock(&ccs_debugfs_lock);

@@ -5,8 +5,10 @@
  *   main.c	init/exit order
  *   params.c	module parameters and their validation
  *   convert.c	private<->shared conversion, failure breaker, reboot stop
- *   pool.c	size classes, chunks, magazines, lookup (also built in userspace)
- *   kccd.c	the kthread that refills ahead of demand and reclaims
+ *   pool.c	the arena, size classes carved from it, magazines, lookup
+ *		(also built in userspace)
+ *   kccd.c	the kthread at the arena's edge: grows it ahead of demand,
+ *		gives surplus back
  *   shim.c	the struct dma_map_ops that bounces through the pool
  *   attach.c	which devices get the shim (bus notifier, exported API)
  *   debugfs.c	statistics
@@ -53,122 +55,71 @@ extern struct dentry *ccs_debugfs_root;
 void ccs_debugfs_init(void);
 void ccs_debugfs_exit(void);
 
-/* kccd/params/convert/debugfs */
-
-/**
- * struct ccs_wm - watermarks of one class, in free slots
- * @low:	kccd refills when the class has fewer free slots than this
- * @high:	... up to this many; surplus above it is reclaimed after a delay
- */
-struct ccs_wm {
-	u32 low;
-	u32 high;
-};
-
 /* params.c */
 extern enum ccs_preset ccs_preset;
 extern unsigned int ccs_reclaim_ms;
-extern bool ccs_auto_tune;
-extern struct ccs_wm ccs_wm_cfg[CCS_MAX_CLASSES];	/* configured */
+extern u64 ccs_wm_low;		/* configured watermarks, arena free bytes */
+extern u64 ccs_wm_high;
 u64 ccs_max_pool_bytes(void);
-int ccs_params_resolve(struct ccs_pool *p);
+void ccs_params_resolve(struct ccs_pool *p);
 void ccs_params_unresolve(void);
 
 /* kccd.c */
-extern struct ccs_wm ccs_wm_eff[CCS_MAX_CLASSES];	/* effective (auto-tuned) */
 extern struct task_struct *ccs_kccd_task;
+extern u64 ccs_kccd_low_bytes;	/* effective low watermark, bytes */
 void ccs_kccd_note_exhaustion(int cls);
-void ccs_kccd_set_configured(const struct ccs_wm *wm);
+void ccs_kccd_set_watermarks(void);
 u64 ccs_shared_bytes(void);
+u64 ccs_kccd_class_exhaustions(int cls);
 
 /**
- * ccs_kccd_check() - wake kccd if class @cls fell under its low watermark
- * @cls:	class a slot was just taken from
+ * ccs_kccd_check() - wake kccd if the arena's free bytes fell under low
+ * @cls:	class a slot was just taken from (informational)
  *
  * For the map path after every successful slot allocation: any context, no
- * locks, one approximate read and one compare in the common case.
+ * locks, two reads and one compare in the common case.
  */
 static inline void ccs_kccd_check(int cls)
 {
-	if (ccs_class_avail(ccs_pool, cls) < READ_ONCE(ccs_wm_eff[cls].low))
+	if (ccs_pool_free_bytes(ccs_pool) < READ_ONCE(ccs_kccd_low_bytes))
 		ccs_kccd_kick(cls);
 }
-
-extern u32 ccs_surplus_at[CCS_MAX_CLASSES];
-extern unsigned long ccs_surplus_armed;
-void ccs_kccd_note_surplus(int cls);
-
-/**
- * ccs_kccd_check_free() - tell kccd when class @cls may have a surplus
- * @cls:	class a slot was just freed into
- *
- * For the unmap path after every slot free: any context, no locks, one bit
- * test in the common case (kccd arms only the classes it has nothing
- * scheduled for).  Without it kccd only notices the end of a burst by
- * sampling while the class is busy.
- */
-static inline void ccs_kccd_check_free(int cls)
-{
-	if (unlikely(test_bit(cls, &ccs_surplus_armed)) &&
-	    ccs_class_avail(ccs_pool, cls) >= READ_ONCE(ccs_surplus_at[cls]))
-		ccs_kccd_note_surplus(cls);
-}
-
-/**
- * struct ccs_kccd_class_stats - kccd's view of one class (debugfs)
- * @cfg:	configured watermarks
- * @eff:	effective watermarks (auto-tuned)
- * @exhaustions:	exhaustion events reported by the map path
- * @refills:	chunks added
- * @reclaims:	chunks given back
- * @donated:	chunks given back early for a class starving at the cap
- * @order_cap:	largest allocation order kccd currently tries
- */
-struct ccs_kccd_class_stats {
-	struct ccs_wm cfg;
-	struct ccs_wm eff;
-	u64 exhaustions;
-	u64 refills;
-	u64 reclaims;
-	u64 donated;
-	unsigned int order_cap;
-};
 
 /**
  * struct ccs_kccd_stats - kccd totals (debugfs)
  * @passes:	work passes run
  * @kicks:	wake-ups requested from the map path (not deduplicated)
- * @exhaustions:	exhaustion events, all classes
- * @refill_chunks:	chunks added
- * @reclaim_chunks:	chunks given back
+ * @exhaustions:	mappings that found no memory, all classes
+ * @refill_units:	units added to the arena (one decrypt call each)
+ * @reclaim_units:	units taken back (one encrypt call each)
  * @alloc_failures:	page allocations that failed (any order)
- * @order_fallbacks:	chunks allocated at a smaller order than preferred
- * @cap_hits:	refills stopped by max_pool_mb
- * @rebalance_chunks:	chunks of other classes given back at the cap for a
- *			class that needed memory (also in @reclaim_chunks)
- * @backoffs:	times kccd backed off after a failed conversion
- * @autotune_raises:	watermark raises after exhaustion
- * @autotune_decays:	watermark decays after a quiet period
- * @take_free_ns:	time spent taking chunks out of the pool (RCU waits)
+ * @order_fallbacks:	units smaller than 2 MiB
+ * @cap_hits:	growth stopped by max_pool_mb
+ * @backoffs:	times kccd backed off after a failed allocation or conversion
+ * @take_free_ns:	time spent taking units out of the pool
+ * @low:	effective low watermark (bytes), last pass
+ * @high:	effective high watermark (bytes), last pass
+ * @demand:	peak mapped bytes over the demand window, last pass
+ * @watermark_changes:	times @low or @high changed (tracepoint events)
  */
 struct ccs_kccd_stats {
 	u64 passes;
 	u64 kicks;
 	u64 exhaustions;
-	u64 refill_chunks;
-	u64 reclaim_chunks;
+	u64 refill_units;
+	u64 reclaim_units;
 	u64 alloc_failures;
 	u64 order_fallbacks;
 	u64 cap_hits;
-	u64 rebalance_chunks;
 	u64 backoffs;
-	u64 autotune_raises;
-	u64 autotune_decays;
 	u64 take_free_ns;
+	u64 low;
+	u64 high;
+	u64 demand;
+	u64 watermark_changes;
 };
 
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st);
-void ccs_kccd_get_class_stats(int cls, struct ccs_kccd_class_stats *st);
 struct seq_file;
 void ccs_kccd_show_leaks(struct seq_file *m);
 

@@ -1,140 +1,105 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kccd: the kthread that owns the pool's shared memory.
+ * kccd: the kthread that owns the arena's edge, the only place the module
+ * converts memory for the pool.
  *
- * The map path never converts, sleeps or allocates: when a class runs low it
- * only sets a bit and wakes kccd (ccs_kccd_kick(), any context).  kccd then
+ * One rule: keep the arena's free shared bytes (held minus mapped) between
+ * a low and a high watermark, in bytes, sized from observed demand:
  *
- *  - refills every class that fell under its low watermark up to its high
- *    watermark, one chunk (one set_memory_decrypted() call) at a time, the
- *    chunk as large as the class prefers (up to 2 MiB) and the buddy
- *    allocator can give, smaller orders as fallback, never more than
- *    max_pool_mb in total;
- *  - returns surplus above the high watermark once it has lasted reclaim_ms,
- *    one chunk per class per pass (re-encrypt, then free; a chunk that
- *    cannot be re-encrypted is leaked, never freed);
- *  - backs off (exponentially, bounded) when the platform refuses a
- *    conversion, retries with smaller chunks, and drains the per-CPU
- *    magazines before asking again (seed 004's lesson);
- *  - auto-tunes: raises a class's effective watermarks after the map path
- *    found it empty, decays them after a quiet period.  Every change goes
- *    through ccs_wm_change().
+ *	demand = peak mapped bytes over the current and the previous window
+ *		 (a window is reclaim_ms)
+ *	low    = max(watermarks LOW,  demand / 4)
+ *	high   = max(watermarks HIGH, 2 * low)
  *
- * Load: ccs_kccd_start() returns once kccd has filled every class to its
- * high watermark (or could not: cap, failing conversions), so devices
- * attached right after load find stock; every conversion of a running module
- * therefore happens in kccd.  Unload: kccd returns every chunk before it
- * exits; ccs_pool_teardown() then destroys the pool.
+ * Under low (the map path kicks kccd as soon as it sees that, and when a
+ * mapping found no memory at all), kccd grows the arena up to high: whole
+ * 2 MiB units (one set_memory_decrypted() call each) when the cap and the
+ * buddy allocator allow, smaller ones (down to 64 KiB) otherwise.  When
+ * even at the peak of demand more than high would be free (held - demand >
+ * high), and that has lasted reclaim_ms, it takes back entirely free units
+ * no larger than that surplus, re-encrypts and frees them (a unit that
+ * cannot be re-encrypted is leaked, counted, never freed).  Over max_pool_mb
+ * (lowered at runtime) free units go back at once.  Because the watermarks
+ * follow the peak of a whole window, a constant workload converts nothing
+ * once the arena has grown to it.
+ *
+ * max_pool_mb caps everything the module holds shared: the arena, the
+ * coherent allocations converted outside it, and leaked bytes.  While
+ * convert.c forbids conversions (failure breaker, reboot/kexec), kccd backs
+ * off; after a failed conversion it backs off exponentially (bounded) and
+ * tries smaller units (seed 004's lesson).
+ *
+ * Load: ccs_kccd_start() returns once kccd has grown the arena to high (or
+ * could not), so devices attached right after load find memory.  Unload:
+ * kccd returns every free unit before it exits; ccs_pool_teardown() then
+ * destroys the pool.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
-#include <linux/bitops.h>
 #include <linux/completion.h>
-#include <linux/cpumask.h>
 #include <linux/freezer.h>
 #include <linux/gfp.h>
 #include <linux/jiffies.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
+#include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
-#include <linux/seq_file.h>
-#include <linux/slab.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/sizes.h>
-#include <linux/spinlock.h>
+#include <linux/slab.h>
 #include <linux/wait.h>
 #include "internal.h"
 #include <trace/events/cc_swiotlb.h>
 
-#define CCS_KICK_ANY		CCS_MAX_CLASSES	/* kick bit: re-evaluate all */
-#define CCS_REFILL_BATCH	8		/* chunks per class per pass */
 #define CCS_BACKOFF_MIN_MS	10
 #define CCS_BACKOFF_MAX_MS	5000
-#define CCS_RAISE_MIN_MS	100		/* thrash guard between raises */
-#define CCS_RAISE_WAIT_MS	1000		/* ... or until the last is met */
-#define CCS_REBALANCE_MAX	8		/* chunks taken per rebalance */
-#define CCS_DECAY_FACTOR	10		/* quiet period: 10 * reclaim_ms */
+#define CCS_PAUSED_MS		100	/* look again while conversions are off */
+#define CCS_CAP_WAIT_MS		20	/* at the cap: kicks cannot help sooner */
+#define CCS_GROW_BATCH		8	/* units per pass before re-checking */
+#define CCS_MIN_ORDER		(CCS_GRAIN_SHIFT - PAGE_SHIFT)
+#define CCS_MAX_ORDER		(CCS_UNIT_MAX_SHIFT - PAGE_SHIFT)
 #define CCS_GFP		(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY)
 
-/**
- * struct ccs_kccd_class - kccd's private state of one class
- * @filling:	under low (or kicked) and not yet back at high
- * @surplus:	a whole chunk above high was seen...
- * @surplus_since: ... continuously since then (jiffies)
- * @last_exhaust: last exhaustion event (jiffies)
- * @starved:	an exhaustion event was seen (since load)...
- * @starved_at:	... last at this time (jiffies): rebalancing spares a class
- *		that ran dry within reclaim_ms
- * @exh_seen:	@exhaustions at the previous auto-tune look (demand sizing)
- * @received:	rebalancing made room for this class...
- * @received_at: ... last at this time (jiffies);
- *		it is then no donor for reclaim_ms (no ping-pong)
- * @last_change: last auto-tune change (jiffies)
- * @order_cap:	largest order tried; lowered after a failed conversion
- * @last_ops:	the pool's allocs + frees of the class at the previous pass
- * @exhaustions: exhaustion events (any context)
- * @refills:	chunks added
- * @reclaims:	chunks returned
- * @donated:	chunks returned early because another class starved at the cap
- */
-struct ccs_kccd_class {
-	bool filling;
-	bool surplus;
-	unsigned long surplus_since;
-	unsigned long last_exhaust;
-	bool starved;
-	unsigned long starved_at;
-	u64 exh_seen;
-	unsigned long received_at;
-	bool received;
-	unsigned long last_change;
-	unsigned int order_cap;
-	u64 last_ops;
-	atomic64_t exhaustions;
-	u64 refills;
-	u64 reclaims;
-	u64 donated;
-};
-
-/* A chunk that failed a conversion: kept allocated for ever, listed. */
+/* A unit that failed a conversion: kept allocated for ever, listed. */
 struct ccs_leak {
 	struct list_head list;
 	struct page *page;
 	unsigned int order;
 };
 
-struct ccs_wm ccs_wm_eff[CCS_MAX_CLASSES];
-u32 ccs_surplus_at[CCS_MAX_CLASSES];	/* free slots: high + one chunk */
 struct task_struct *ccs_kccd_task;
+u64 ccs_kccd_low_bytes;			/* effective low, read by the map path */
 
-static struct ccs_kccd_class ccs_kc[CCS_MAX_CLASSES];
-static DEFINE_SPINLOCK(ccs_wm_lock);		/* writers of ccs_wm_cfg/eff */
-static DEFINE_MUTEX(ccs_kccd_mutex);		/* pool memory changes */
+static DEFINE_MUTEX(ccs_kccd_mutex);		/* arena edge changes */
 static DECLARE_WAIT_QUEUE_HEAD(ccs_kccd_wq);
 static DECLARE_COMPLETION(ccs_kccd_ready);
-static unsigned long ccs_kick_bits;		/* classes kicked, CCS_KICK_ANY */
-static unsigned long ccs_exhaust_bits;		/* classes found empty */
-/*
- * Classes kccd wants a surplus hint for: only those it has nothing
- * scheduled for.  A class kccd samples anyway (busy, filling, surplus clock
- * running) gets no hints, so a steady stream of unmaps costs a bit test, not
- * a wake-up each (which once meant 350 kccd passes a second under fio).
- */
-unsigned long ccs_surplus_armed;
-static bool ccs_surplus_hint;			/* an armed class fired */
+static unsigned long ccs_kick_bits;		/* bit 0: kicked */
+static bool ccs_kicks_muted;			/* kccd thread only */
 static atomic64_t ccs_kicks = ATOMIC64_INIT(0);
-static atomic64_t ccs_shared = ATOMIC64_INIT(0);	/* bytes in the pool */
+static atomic64_t ccs_exhaustions[CCS_MAX_CLASSES];
 static struct ccs_kccd_stats ccs_ks;		/* under ccs_kccd_mutex */
-static unsigned int ccs_backoff_ms;
-static unsigned long ccs_backoff_until;
-static bool ccs_drain_before_retry;
 static LIST_HEAD(ccs_leaks);			/* under ccs_leak_lock */
 static DEFINE_MUTEX(ccs_leak_lock);
 
+/* kccd's own state, kccd thread only (or under ccs_kccd_mutex) */
+static struct {
+	u64 high;			/* effective high watermark */
+	u64 peak_prev, peak_cur;	/* demand windows */
+	unsigned long window_start;
+	bool surplus;
+	unsigned long surplus_since;
+	unsigned int backoff_ms;
+	unsigned long backoff_until;
+	unsigned int order_cap;		/* largest order tried */
+	u64 exh_seen;
+} ccs_k;
+
 /*
- * Remember a leaked chunk so debugfs can show that it stays allocated.  The
+ * Remember a leaked unit so debugfs can show that it stays allocated.  The
  * pages themselves are accounted by convert.c and never freed.
  */
 static void ccs_record_leak(struct page *page, unsigned int order)
@@ -151,10 +116,10 @@ static void ccs_record_leak(struct page *page, unsigned int order)
 }
 
 /**
- * ccs_kccd_show_leaks() - list leaked chunks: "pfn npages refcount" lines
+ * ccs_kccd_show_leaks() - list leaked units: "pfn npages refcount" lines
  * @m:	seq_file of the debugfs "leaked" file
  *
- * A refcount of 0 would mean the chunk went back to the page allocator.
+ * A refcount of 0 would mean the unit went back to the page allocator.
  */
 void ccs_kccd_show_leaks(struct seq_file *m)
 {
@@ -181,372 +146,185 @@ static void ccs_forget_leaks(void)
 }
 
 /**
- * ccs_shared_bytes() - shared memory currently held by the pool, in bytes
+ * ccs_shared_bytes() - shared memory currently held by the arena, in bytes
  */
 u64 ccs_shared_bytes(void)
 {
-	return atomic64_read(&ccs_shared);
+	return ccs_pool ? ccs_pool_held_bytes(ccs_pool) : 0;
+}
+
+/*
+ * Everything the module holds shared, for max_pool_mb: pages converted and
+ * not re-encrypted (the arena and coherent allocations converted outside
+ * it), and pages leaked because a conversion failed.
+ */
+static u64 ccs_total_held(void)
+{
+	struct ccs_convert_stats cs;
+
+	ccs_convert_get_stats(&cs);
+	return ((u64)cs.pages_held << PAGE_SHIFT) + ccs_convert_leaked_bytes();
 }
 
 /**
- * ccs_kccd_kick() - ask kccd to look at class @cls (any context, no locks)
- * @cls:	class index, or -1 to re-evaluate everything
+ * ccs_kccd_kick() - ask kccd to look at the arena (any context, no locks)
+ * @cls:	class that asked (informational), or -1
  *
- * Does nothing while a kick of @cls is still pending, so a storm of empty
- * maps costs one bit test each.
+ * Does nothing while a kick is still pending, so a storm of maps costs one
+ * bit test each.
  */
 void ccs_kccd_kick(int cls)
 {
-	unsigned int bit = cls >= 0 && cls < CCS_MAX_CLASSES ? cls : CCS_KICK_ANY;
-
-	if (test_bit(bit, &ccs_kick_bits) ||
-	    test_and_set_bit(bit, &ccs_kick_bits))
+	if (test_bit(0, &ccs_kick_bits) || test_and_set_bit(0, &ccs_kick_bits))
 		return;
 	atomic64_inc(&ccs_kicks);
 	wake_up(&ccs_kccd_wq);
 }
 
 /**
- * ccs_kccd_note_exhaustion() - the map path found class @cls empty
- * @cls:	class index (anything else is ignored)
+ * ccs_kccd_note_exhaustion() - the map path found no memory for class @cls
+ * @cls:	class index (anything else is only counted in the total)
  *
- * Any context, lock-free.  Counts the event, lets auto-tune raise the
- * class's watermarks and wakes kccd.
+ * Any context, lock-free.  Counts the event and wakes kccd.
  */
 void ccs_kccd_note_exhaustion(int cls)
 {
-	if (cls < 0 || cls >= CCS_MAX_CLASSES)
-		return;
-	atomic64_inc(&ccs_kc[cls].exhaustions);
-	if (!test_bit(cls, &ccs_exhaust_bits))
-		set_bit(cls, &ccs_exhaust_bits);
+	if (cls >= 0 && cls < CCS_MAX_CLASSES)
+		atomic64_inc(&ccs_exhaustions[cls]);
 	ccs_kccd_kick(cls);
 }
 
 /**
- * ccs_kccd_note_surplus() - class @cls may hold a surplus (any context)
- * @cls:	class index
+ * ccs_kccd_set_watermarks() - new configured watermarks (runtime write)
  *
- * Wakes kccd once until its next pass, so that the reclaim clock starts
- * when a burst ends, not at kccd's next sample.
+ * The new values are in ccs_wm_low/ccs_wm_high already; kccd applies them
+ * on its next pass, which this starts.
  */
-void ccs_kccd_note_surplus(int cls)
+void ccs_kccd_set_watermarks(void)
 {
-	if (cls < 0 || cls >= CCS_MAX_CLASSES ||
-	    !test_bit(cls, &ccs_surplus_armed) ||
-	    !test_and_clear_bit(cls, &ccs_surplus_armed))
-		return;
-	WRITE_ONCE(ccs_surplus_hint, true);
-	wake_up(&ccs_kccd_wq);
+	WRITE_ONCE(ccs_kccd_low_bytes, max(READ_ONCE(ccs_kccd_low_bytes),
+					   READ_ONCE(ccs_wm_low)));
+	ccs_kccd_kick(-1);
 }
 
-static void ccs_set_surplus_at(int cls)
+static u64 ccs_exhaustions_total(void)
 {
-	u32 chunk_slots = ccs_class_chunk_size(ccs_pool, cls) /
-			  ccs_class_slot_size(ccs_pool, cls);
+	u64 n = 0;
+	int cls;
 
-	WRITE_ONCE(ccs_surplus_at[cls], ccs_wm_eff[cls].high + chunk_slots);
+	for (cls = 0; cls < CCS_MAX_CLASSES; cls++)
+		n += atomic64_read(&ccs_exhaustions[cls]);
+	return n;
 }
 
-/*
- * The one place an effective watermark changes (auto-tune, configuration):
- * the place for a tracepoint.  Caller holds ccs_wm_lock.
- */
-static void ccs_wm_change(int cls, u32 low, u32 high, const char *why)
+static unsigned long ccs_window_jiffies(void)
 {
-	struct ccs_wm *eff = &ccs_wm_eff[cls];
-
-	lockdep_assert_held(&ccs_wm_lock);
-	if (eff->low == low && eff->high == high)
-		return;
-	pr_info_ratelimited("class %u: watermarks %u:%u -> %u:%u (%s)\n",
-			    ccs_class_slot_size(ccs_pool, cls), eff->low,
-			    eff->high, low, high, why);
-	trace_cc_swiotlb_watermark(ccs_class_slot_size(ccs_pool, cls),
-				   eff->low, eff->high, low, high, why);
-	WRITE_ONCE(eff->low, low);
-	WRITE_ONCE(eff->high, high);
-	ccs_set_surplus_at(cls);
+	return msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms));
 }
 
-/**
- * ccs_kccd_set_configured() - new configured watermarks (runtime write)
- * @wm:	one entry per class, already validated
- *
- * Resets the effective watermarks to the configured ones and wakes kccd,
- * which fills every class to its new high watermark.
- */
-void ccs_kccd_set_configured(const struct ccs_wm *wm)
+/* Recompute the effective watermarks from the demand windows. */
+static void ccs_size_watermarks(unsigned long now)
 {
-	int cls, nr = ccs_pool_nr_classes(ccs_pool);
+	u64 demand, low, high;
 
-	spin_lock(&ccs_wm_lock);
-	for (cls = 0; cls < nr; cls++) {
-		ccs_wm_cfg[cls] = wm[cls];
-		ccs_wm_change(cls, wm[cls].low, wm[cls].high, "configured");
+	if (time_after_eq(now, ccs_k.window_start + ccs_window_jiffies())) {
+		ccs_k.peak_prev = ccs_k.peak_cur;
+		ccs_k.peak_cur = 0;
+		ccs_k.window_start = now;
 	}
-	spin_unlock(&ccs_wm_lock);
-	/* a kicked class under its (new) high watermark is filled to it */
-	for (cls = 0; cls < nr; cls++)
-		ccs_kccd_kick(cls);
-}
-
-static unsigned int ccs_min_order(int cls)
-{
-	return get_order(max_t(u32, ccs_class_slot_size(ccs_pool, cls),
-			       1U << CCS_MIN_CHUNK_SHIFT));
-}
-
-static unsigned int ccs_pref_order(int cls)
-{
-	return max_t(unsigned int, get_order(ccs_class_chunk_size(ccs_pool, cls)),
-		   ccs_min_order(cls));
-}
-
-static u64 ccs_class_wm_bytes(int cls, u32 slots)
-{
-	return roundup((u64)slots * ccs_class_slot_size(ccs_pool, cls),
-		       ccs_class_chunk_size(ccs_pool, cls));
-}
-
-/* Most slots auto-tune may give @cls: what the cap leaves after the rest. */
-static u32 ccs_wm_bound(int cls)
-{
-	int c, nr = ccs_pool_nr_classes(ccs_pool);
-	u64 cap = ccs_max_pool_bytes(), other = 0;
-	u32 chunk = ccs_class_chunk_size(ccs_pool, cls);
-
-	for (c = 0; c < nr; c++)
-		if (c != cls)
-			other += ccs_class_wm_bytes(c, ccs_wm_eff[c].high);
-	if (other >= cap)
-		return 0;
-	return rounddown(cap - other, chunk) / ccs_class_slot_size(ccs_pool, cls);
-}
-
-/* How often a class that may turn into surplus is looked at */
-static long ccs_sample_jiffies(void)
-{
-	return msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms)) / 8 + 1;
-}
-
-static unsigned long ccs_decay_jiffies(void)
-{
-	return msecs_to_jiffies(CCS_DECAY_FACTOR * READ_ONCE(ccs_reclaim_ms));
-}
-
-/*
- * Demand of @cls that ran dry: slots in use plus the maps refused since the
- * last look (each wanted one slot; a requeued request counts again, so at
- * most as many again as are in use, or one chunk).
- */
-static u64 ccs_demand(int cls)
-{
-	struct ccs_kccd_class *kc = &ccs_kc[cls];
-	u64 exh = atomic64_read(&kc->exhaustions);
-	u64 missed = exh - kc->exh_seen;
-	u64 chunk_slots = ccs_class_chunk_size(ccs_pool, cls) /
-			  ccs_class_slot_size(ccs_pool, cls);
-	struct ccs_class_stats st;
-
-	kc->exh_seen = exh;
-	ccs_class_stats(ccs_pool, cls, &st);
-	return st.in_use + min(missed, max(st.in_use, chunk_slots));
-}
-
-/*
- * A raise is due right away on exhaustion; the guard only stops a storm of
- * events from ratcheting the watermarks before kccd could act on the last
- * raise: not within CCS_RAISE_MIN_MS, and not while the class still holds
- * fewer slots than its raised high watermark, for up to CCS_RAISE_WAIT_MS.
- */
-static bool ccs_raise_due(int cls, const struct ccs_wm *eff, unsigned long now)
-{
-	unsigned long last = ccs_kc[cls].last_change;
-	struct ccs_class_stats st;
-
-	if (time_before(now, last + msecs_to_jiffies(CCS_RAISE_MIN_MS)))
-		return false;
-	if (time_after_eq(now, last + msecs_to_jiffies(CCS_RAISE_WAIT_MS)))
-		return true;
-	ccs_class_stats(ccs_pool, cls, &st);
-	return st.total >= eff->high;
-}
-
-/* Raise only a class that is short: free slots under its demand or low */
-static bool ccs_short(int cls, const struct ccs_wm *eff, u64 want)
-{
-	struct ccs_class_stats st;
-
-	ccs_class_stats(ccs_pool, cls, &st);
-	return st.free < eff->low || st.free < want;
-}
-
-/*
- * Auto-tune: raise the effective watermarks of classes found empty at once,
- * sized from their demand (x2, at least doubling, bounded by the cap); halve
- * them toward the configured values after a quiet period.  Returns jiffies
- * until the next decay is due.
- */
-static long ccs_autotune(unsigned long exh, unsigned long now)
-{
-	int cls, nr = ccs_pool_nr_classes(ccs_pool);
-	unsigned long decay = ccs_decay_jiffies(), due;
-	unsigned long step = 2 * msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms));
-	long next = MAX_SCHEDULE_TIMEOUT;
-	bool on = READ_ONCE(ccs_auto_tune);
-
-	spin_lock(&ccs_wm_lock);
-	for (cls = 0; cls < nr; cls++) {
-		struct ccs_kccd_class *kc = &ccs_kc[cls];
-		struct ccs_wm eff = ccs_wm_eff[cls];
-		struct ccs_wm cfg = ccs_wm_cfg[cls];
-		u64 want;
-
-		if (test_bit(cls, &exh)) {
-			kc->last_exhaust = now;
-			kc->starved = true;
-			kc->starved_at = now;
-			kc->filling = true;
-			kc->surplus = false;
-			want = ccs_demand(cls);
-			if (on && ccs_raise_due(cls, &eff, now) &&
-			    ccs_short(cls, &eff, want)) {
-				u32 bound = max(ccs_wm_bound(cls), cfg.high);
-				/* from 0 too: a class may start empty */
-				u32 high = min_t(u64, max3(2ULL * eff.high,
-							   2 * want, 1ULL),
-						 bound);
-				u32 low = min_t(u64, max3(2ULL * eff.low, want,
-							  1ULL), high);
-
-				if (low != eff.low || high != eff.high) {
-					ccs_wm_change(cls, low, high,
-						      "auto-tune: exhaustion");
-					kc->last_change = now;
-					ccs_ks.autotune_raises++;
-				}
-			}
-			continue;
-		}
-		if (eff.low == cfg.low && eff.high == cfg.high)
-			continue;
-		if (!on) {
-			ccs_wm_change(cls, cfg.low, cfg.high, "auto-tune off");
-			continue;
-		}
-		/*
-		 * Quiet for the whole decay period since the last exhaustion,
-		 * then halve every two reclaim periods: a burst that raised a
-		 * class eightfold is back at the configured watermarks about
-		 * 10 s after the first decay, not a minute (which is what
-		 * kept a settled pool at twice its idle size).
-		 */
-		if (time_after_eq(now, kc->last_exhaust + decay) &&
-		    time_after_eq(now, kc->last_change + step)) {
-			u32 high = max(eff.high / 2, cfg.high);
-			u32 low = min(max(eff.low / 2, cfg.low), high);
-
-			ccs_wm_change(cls, low, high, "auto-tune: quiet");
-			kc->last_change = now;
-			ccs_ks.autotune_decays++;
-		}
-		due = max(kc->last_exhaust + decay, kc->last_change + step);
-		next = min_t(long, next, time_after(due, now) ? due - now : 1);
+	ccs_k.peak_cur = max(ccs_k.peak_cur, ccs_pool_take_peak(ccs_pool));
+	demand = max(ccs_k.peak_prev, ccs_k.peak_cur);
+	low = max(READ_ONCE(ccs_wm_low), demand / 4);
+	high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
+	if (low != ccs_ks.low || high != ccs_ks.high) {
+		trace_cc_swiotlb_watermark(0, ccs_ks.low >> 10, ccs_ks.high >> 10,
+					   low >> 10, high >> 10,
+					   demand / 4 > READ_ONCE(ccs_wm_low) ?
+					   "demand" : "configured");
+		ccs_ks.watermark_changes++;
 	}
-	spin_unlock(&ccs_wm_lock);
-	return next;
+	ccs_k.high = high;
+	WRITE_ONCE(ccs_kccd_low_bytes, low);
+	ccs_ks.low = low;
+	ccs_ks.high = high;
+	ccs_ks.demand = demand;
 }
 
 static void ccs_backoff(void)
 {
-	ccs_backoff_ms = ccs_backoff_ms ?
-		min(2 * ccs_backoff_ms, CCS_BACKOFF_MAX_MS) : CCS_BACKOFF_MIN_MS;
-	ccs_backoff_until = jiffies + msecs_to_jiffies(ccs_backoff_ms);
-	ccs_drain_before_retry = true;
+	ccs_k.backoff_ms = ccs_k.backoff_ms ?
+		min(2 * ccs_k.backoff_ms, CCS_BACKOFF_MAX_MS) : CCS_BACKOFF_MIN_MS;
+	ccs_k.backoff_until = jiffies + msecs_to_jiffies(ccs_k.backoff_ms);
 	ccs_ks.backoffs++;
 }
 
 /*
- * Add one chunk to @cls: allocate (largest order first), decrypt with one
- * call, hand to the pool.  Returns the chunk size, -ENOSPC at the cap,
- * -ENOMEM when no pages, or the conversion error (kccd then backs off).
+ * Add one unit to the arena: allocate (largest order first, at most what
+ * the cap leaves), decrypt with one call, hand to the pool.  Returns the
+ * unit size, -ENOSPC at the cap, -ENOMEM when no pages, or the conversion
+ * error (kccd then backs off).
  */
-static long ccs_add_chunk(int cls)
+static long ccs_grow_one(void)
 {
-	struct ccs_kccd_class *kc = &ccs_kc[cls];
-	unsigned int min_order = ccs_min_order(cls);
-	unsigned int order = max(min(kc->order_cap, ccs_pref_order(cls)),
-				 min_order);
-	u64 held = atomic64_read(&ccs_shared) + ccs_convert_leaked_bytes();
-	u64 cap = ccs_max_pool_bytes();
+	u64 held = ccs_total_held(), cap = ccs_max_pool_bytes();
+	unsigned int order, max_order, npages, noio;
 	struct page *page = NULL;
-	unsigned int npages;
 	void *vaddr;
 	u64 t0;
 	u32 size;
 	int ret;
 
-	/* failure breaker open, or reboot: try again later */
-	if (ccs_convert_paused()) {
-		ccs_backoff();
-		return -EAGAIN;
+	if (held + SZ_64K > cap) {
+		ccs_ks.cap_hits++;
+		return -ENOSPC;
 	}
-	for (;; order--) {
-		size = PAGE_SIZE << order;
-		if (held + size <= cap) {
-			if (ccs_debug_highorder_fail() &&
-			    order > min_order)
-				page = NULL;
-			else
-				page = alloc_pages(CCS_GFP, order);
-			if (page)
-				break;
-			ccs_ks.alloc_failures++;
-		}
-		if (order == min_order)
+	max_order = min_t(unsigned int, ilog2((cap - held) >> PAGE_SHIFT),
+			  ccs_k.order_cap);
+	noio = memalloc_noio_save();
+	for (order = max_order; order >= CCS_MIN_ORDER; order--) {
+		if (ccs_debug_highorder_fail() &&
+		    order > CCS_MIN_ORDER)
+			page = NULL;
+		else
+			page = alloc_pages(CCS_GFP, order);
+		if (page)
 			break;
+		ccs_ks.alloc_failures++;
 	}
+	memalloc_noio_restore(noio);
 	if (!page) {
-		if (held + (PAGE_SIZE << min_order) > cap) {
-			ccs_ks.cap_hits++;
-			return -ENOSPC;
-		}
 		ccs_backoff();
 		return -ENOMEM;
 	}
-	if (order < ccs_pref_order(cls))
+	if (order < CCS_MAX_ORDER)
 		ccs_ks.order_fallbacks++;
-
-	if (ccs_drain_before_retry) {
-		/* Idle slots stranded in magazines first, then the platform */
-		ccs_pool_drain(ccs_pool, -1);
-		ccs_drain_before_retry = false;
-	}
 
 	vaddr = page_address(page);
 	npages = 1U << order;
+	size = PAGE_SIZE << order;
 	t0 = ktime_get_ns();
 	ret = ccs_convert_decrypt(vaddr, npages);
 	if (ret) {
-		/* Unknown state: the pages are leaked (and counted), not freed */
-		if (ccs_convert_untouched(ret))
+		if (ccs_convert_untouched(ret)) {
+			/* refused without touching the memory */
 			__free_pages(page, order);
-		else
+		} else {
+			/* unknown state: leaked (and counted), not freed */
 			ccs_record_leak(page, order);
-		kc->order_cap = max(order, min_order + 1) - 1;
+			ccs_k.order_cap = max_t(unsigned int, order,
+						CCS_MIN_ORDER + 1) - 1;
+		}
 		ccs_backoff();
 		return ret;
 	}
-	ccs_backoff_ms = 0;
-	if (order == kc->order_cap && order < ccs_pref_order(cls))
-		kc->order_cap++;
+	ccs_k.backoff_ms = 0;
+	if (ccs_k.order_cap < CCS_MAX_ORDER)
+		ccs_k.order_cap++;
 
 	memset(vaddr, 0, size);	/* the host sees zeroes, not old contents */
-	ret = ccs_chunk_add(ccs_pool, cls, vaddr, page_to_phys(page), size);
+	ret = ccs_arena_add(ccs_pool, vaddr, page_to_phys(page), size);
 	if (ret) {
-		pr_warn_ratelimited("class %u: adding a %u KiB chunk failed: %d\n",
-				    ccs_class_slot_size(ccs_pool, cls),
+		pr_warn_ratelimited("adding a %u KiB unit to the arena failed: %d\n",
 				    size >> 10, ret);
 		if (!ccs_convert_encrypt(vaddr, npages))
 			__free_pages(page, order);
@@ -554,20 +332,17 @@ static long ccs_add_chunk(int cls)
 			ccs_record_leak(page, order);
 		return ret;
 	}
-	atomic64_add(size, &ccs_shared);
-	kc->refills++;
-	ccs_ks.refill_chunks++;
-	trace_cc_swiotlb_refill(ccs_class_slot_size(ccs_pool, cls), size,
-				ktime_get_ns() - t0);
+	ccs_ks.refill_units++;
+	trace_cc_swiotlb_refill(0, size, ktime_get_ns() - t0);
 	return size;
 }
 
 /*
- * Take one entirely free chunk out of @cls, re-encrypt it and free it.
- * Returns 0 when a chunk left the pool (even if it had to be leaked), or
- * -ENOENT when @cls has no free chunk.
+ * Take one entirely free unit of at most @max_size out of the arena,
+ * re-encrypt and free it.  Returns 0 when a unit left (even if it had to be
+ * leaked), or -ENOENT when none is free.
  */
-static int ccs_reclaim_chunk(int cls)
+static int ccs_shrink_one(u32 max_size)
 {
 	u64 t0 = ktime_get_ns();
 	phys_addr_t phys;
@@ -575,278 +350,119 @@ static int ccs_reclaim_chunk(int cls)
 	u32 size;
 	int ret;
 
-	ret = ccs_chunk_take_free(ccs_pool, cls, &vaddr, &phys, &size);
+	ret = ccs_arena_take_free(ccs_pool, max_size, &vaddr, &phys, &size);
 	ccs_ks.take_free_ns += ktime_get_ns() - t0;
 	if (ret)
 		return ret;
-	atomic64_sub(size, &ccs_shared);
-	ccs_kc[cls].reclaims++;
-	ccs_ks.reclaim_chunks++;
+	ccs_ks.reclaim_units++;
 	ret = ccs_convert_encrypt(vaddr, size >> PAGE_SHIFT);
 	if (ret)	/* never freed: the host may still write it */
 		ccs_record_leak(virt_to_page(vaddr), get_order(size));
 	else
 		__free_pages(virt_to_page(vaddr), get_order(size));
-	trace_cc_swiotlb_reclaim(ccs_class_slot_size(ccs_pool, cls), size,
-				 ktime_get_ns() - t0);
+	trace_cc_swiotlb_reclaim(0, size, ktime_get_ns() - t0);
 	return 0;
 }
 
-static bool ccs_within_reclaim(bool flag, unsigned long at,
-			       unsigned long now)
-{
-	return flag &&
-	       time_before(now, at + msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms)));
-}
-
-/* @cls ran dry within the last reclaim_ms */
-static bool ccs_starving(int cls, unsigned long now)
-{
-	return ccs_within_reclaim(ccs_kc[cls].starved, ccs_kc[cls].starved_at,
-				  now);
-}
-
 /*
- * Cap pressure: @cls needs @need more bytes of chunk and max_pool_mb is in
- * the way.  Without this nothing moves memory between classes under the cap
- * (reclaim only returns surplus above high after reclaim_ms), so the cap can
- * sit in big classes while a small class starves; a request that needs many
- * slots of it then fails part way, unwinds and requeues on every hw queue
- * for ever.  So give back entirely free chunks of other classes right away:
- * re-encrypted and freed exactly as reclaim does, so the conversion
- * accounting is unchanged, and kccd adds a chunk to @cls with the room.
- *
- * Donors: never a class that rebalancing itself fed within reclaim_ms (no
- * ping-pong).  A class that did not run dry within reclaim_ms first, most
- * free bytes first, a surplus above its high watermark before anything
- * else.  A @cls merely under its low watermark only takes such surplus.  A
- * starving @cls (exhaustion within reclaim_ms) may take a donor below its
- * low watermark and, when every other class starves too, a starving donor:
- * if the cap is spread over classes that all ran dry and a request needs
- * more of one class than it holds, refusing to move memory is the livelock
- * itself.  A donor's auto-tuned watermarks then go back to the configured
- * ones so kccd does not refill it straight away.  At most
- * CCS_REBALANCE_MAX chunks per call.
- *
- * Returns true when there is room for @need now.
- */
-static bool ccs_rebalance(int cls, u64 need, unsigned long now)
-{
-	int c, nr = ccs_pool_nr_classes(ccs_pool), budget = CCS_REBALANCE_MAX;
-	bool starving = ccs_starving(cls, now);
-	unsigned long tried = 0;
-
-	if (!starving && ccs_class_avail(ccs_pool, cls) >=
-			 READ_ONCE(ccs_wm_eff[cls].low))
-		return false;
-	/* leaked bytes count against the cap (ccs_convert_leaked_bytes()) */
-	need += ccs_convert_leaked_bytes();
-	while (ccs_shared_bytes() + need > ccs_max_pool_bytes() && budget--) {
-		s64 score, best_score = S64_MIN;
-		int best = -1;
-
-		for (c = 0; c < nr; c++) {
-			u32 slot = ccs_class_slot_size(ccs_pool, c);
-			u64 min_slots = (PAGE_SIZE << ccs_min_order(c)) / slot;
-			struct ccs_class_stats st;
-			struct ccs_wm wm;
-
-			if (c == cls || test_bit(c, &tried) ||
-			    ccs_within_reclaim(ccs_kc[c].received,
-					       ccs_kc[c].received_at, now))
-				continue;
-			ccs_class_stats(ccs_pool, c, &st);
-			if (st.free < min_slots)
-				continue;	/* cannot have a free chunk */
-			wm.low = READ_ONCE(ccs_wm_eff[c].low);
-			wm.high = READ_ONCE(ccs_wm_eff[c].high);
-			score = (s64)(st.free * slot);
-			if (st.free >= (u64)wm.high + min_slots)
-				score += 4 * ccs_max_pool_bytes();
-			else if (!starving)
-				continue;	/* only surplus above high */
-			if (!ccs_starving(c, now))
-				score += 2 * ccs_max_pool_bytes();
-			if (score > best_score) {
-				best_score = score;
-				best = c;
-			}
-		}
-		if (best < 0)
-			break;
-		if (ccs_reclaim_chunk(best)) {
-			__set_bit(best, &tried);	/* no free chunk */
-			continue;
-		}
-		ccs_kc[best].donated++;
-		ccs_ks.rebalance_chunks++;
-		ccs_kc[cls].received = true;
-		ccs_kc[cls].received_at = now;
-		if (starving) {
-			spin_lock(&ccs_wm_lock);
-			ccs_wm_change(best, ccs_wm_cfg[best].low,
-				      ccs_wm_cfg[best].high,
-				      "rebalance: another class starved at the cap");
-			spin_unlock(&ccs_wm_lock);
-		}
-	}
-	return ccs_shared_bytes() + need <= ccs_max_pool_bytes();
-}
-
-/* Refill @cls up to its high watermark, at most CCS_REFILL_BATCH chunks. */
-static bool ccs_refill(int cls, u64 free)
-{
-	u32 slot = ccs_class_slot_size(ccs_pool, cls);
-	int budget = CCS_REFILL_BATCH;
-
-	while (free < READ_ONCE(ccs_wm_eff[cls].high)) {
-		long size;
-
-		if (!budget-- || time_before(jiffies, ccs_backoff_until))
-			return true;	/* more to do */
-		size = ccs_add_chunk(cls);
-		if (size == -ENOSPC &&
-		    ccs_rebalance(cls, PAGE_SIZE << ccs_min_order(cls), jiffies))
-			continue;	/* room made under the cap */
-		if (size == -ENOSPC)
-			break;		/* at the cap: kicks will retry */
-		if (size < 0)
-			return true;	/* backing off */
-		free += size / slot;
-		cond_resched();
-	}
-	ccs_kc[cls].filling = false;
-	return false;
-}
-
-/*
- * Surplus handling of @cls: a whole chunk above high that has lasted
- * reclaim_ms goes back, one chunk per pass, re-checked between chunks (and
- * taking a chunk out waits for an RCU grace period, which paces it).  Over
- * the cap (lowered at runtime) free chunks go back without waiting.
- * Returns jiffies until the next step is due (0: right away).
- */
-static long ccs_reclaim(int cls, const struct ccs_class_stats *st,
-			unsigned long now)
-{
-	struct ccs_kccd_class *kc = &ccs_kc[cls];
-	u32 chunk_slots = ccs_class_chunk_size(ccs_pool, cls) /
-			  ccs_class_slot_size(ccs_pool, cls);
-	u64 limit = (u64)READ_ONCE(ccs_wm_eff[cls].high) + chunk_slots;
-	unsigned long due, period = msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms));
-	bool over_cap = ccs_shared_bytes() > ccs_max_pool_bytes();
-	bool active = st->allocs + st->frees != kc->last_ops;
-
-	kc->last_ops = st->allocs + st->frees;
-	/* conversions paused: what is given back could not be replaced */
-	if (!over_cap && ccs_convert_paused())
-		return ccs_sample_jiffies();
-	if (!over_cap && st->free < limit) {
-		kc->surplus = false;
-		/*
-		 * Slots in use may come back as surplus when the burst ends:
-		 * keep sampling while the class is busy, not while long-lived
-		 * mappings (a NIC's receive ring) just sit there.
-		 */
-		return active && st->total >= limit ? ccs_sample_jiffies() :
-			MAX_SCHEDULE_TIMEOUT;
-	}
-	if (!kc->surplus) {
-		kc->surplus = true;
-		kc->surplus_since = now;
-	}
-	due = kc->surplus_since + period;
-	/* Sample through the window: one dip under it restarts the clock */
-	if (!over_cap && time_before(now, due))
-		return min_t(long, due - now, ccs_sample_jiffies());
-	if (ccs_reclaim_chunk(cls))
-		return period / 4 + 1;	/* no entirely free chunk yet */
-	return 0;			/* next chunk on the next pass */
-}
-
-/*
- * One pass over every class.  Returns 0 when there is more to do right away,
- * else the jiffies until something is due (MAX_SCHEDULE_TIMEOUT: nothing).
+ * One pass.  Returns 0 when there is more to do right away, else the
+ * jiffies until the next look (MAX_SCHEDULE_TIMEOUT: until kicked).
  */
 static long ccs_kccd_pass(void)
 {
-	int cls, nr = ccs_pool_nr_classes(ccs_pool);
 	unsigned long now = jiffies;
-	unsigned long kicks = xchg(&ccs_kick_bits, 0);
-	unsigned long exh = xchg(&ccs_exhaust_bits, 0);
-	unsigned long armed = 0;
-	long next, t;
-	bool more = false;
+	u64 free, exh, held, excess, cap = ccs_max_pool_bytes();
+	long sample = ccs_window_jiffies() / 4 + 1;
+	int n;
 
 	lockdep_assert_held(&ccs_kccd_mutex);
-	/* the surplus hints only wake us: this pass looks at every class */
-	WRITE_ONCE(ccs_surplus_hint, false);
+	clear_bit(0, &ccs_kick_bits);
+	ccs_kicks_muted = false;
 	ccs_ks.passes++;
-	next = ccs_autotune(exh, now);
-
-	for (cls = 0; cls < nr; cls++) {
-		struct ccs_kccd_class *kc = &ccs_kc[cls];
-		struct ccs_class_stats st;
-		struct ccs_wm wm;
-
-		ccs_class_stats(ccs_pool, cls, &st);
-		wm.low = READ_ONCE(ccs_wm_eff[cls].low);
-		wm.high = READ_ONCE(ccs_wm_eff[cls].high);
-		if (test_bit(cls, &kicks)) {
-			/* demand: whatever surplus there was is not idle */
-			kc->surplus = false;
-			if (st.free < wm.high)
-				kc->filling = true;
-		}
-		if (st.free < wm.low)
-			kc->filling = true;
-		if (kc->filling) {
-			kc->surplus = false;
-			if (time_before(now, ccs_backoff_until)) {
-				next = min_t(long, next, ccs_backoff_until - now);
-				continue;
-			}
-			more |= ccs_refill(cls, st.free);
-			/* filled: sample again soon to see the burst end */
-			next = min_t(long, next, ccs_sample_jiffies());
-			continue;
-		}
-		t = ccs_reclaim(cls, &st, now);
-		if (t == MAX_SCHEDULE_TIMEOUT)
-			armed |= BIT(cls);	/* idle: tell us when that ends */
-		next = min(next, t);
+	if (ccs_convert_paused()) {
+		ccs_kicks_muted = true;
+		return msecs_to_jiffies(CCS_PAUSED_MS);
 	}
+	ccs_size_watermarks(now);
+
+	/* over the cap (lowered at runtime): free units go back at once */
+	if (ccs_total_held() > cap) {
+		ccs_k.surplus = false;
+		if (!ccs_shrink_one(0))
+			return 0;
+	}
+
 	/*
-	 * A hint that disarmed a class during this pass has set
-	 * ccs_surplus_hint, so re-arming over it loses nothing.
+	 * Under low, or a mapping found no memory at all since the last pass
+	 * (then at least one unit: a large mapping may need a contiguous run
+	 * that fragmented free memory does not have).
 	 */
-	WRITE_ONCE(ccs_surplus_armed, armed);
-	return more ? 0 : next;
+	exh = ccs_exhaustions_total();
+	free = ccs_pool_free_bytes(ccs_pool);
+	if (free < READ_ONCE(ccs_kccd_low_bytes) || exh != ccs_k.exh_seen) {
+		ccs_k.surplus = false;
+		if (time_before(now, ccs_k.backoff_until)) {
+			ccs_kicks_muted = true;
+			return ccs_k.backoff_until - now;
+		}
+		ccs_k.exh_seen = exh;
+		for (n = 0; n < CCS_GROW_BATCH &&
+		     (!n || ccs_pool_free_bytes(ccs_pool) < ccs_k.high); n++) {
+			long ret = ccs_grow_one();
+
+			/* kicks cannot help before these are over */
+			ccs_kicks_muted = ret < 0;
+			if (ret == -ENOSPC)
+				return msecs_to_jiffies(CCS_CAP_WAIT_MS);
+			if (ret < 0)
+				return max_t(long, ccs_k.backoff_until - jiffies, 1);
+			cond_resched();
+		}
+		return ccs_pool_free_bytes(ccs_pool) < ccs_k.high ? 0 : sample;
+	}
+
+	/*
+	 * Surplus: more than a grain above high even at the peak of demand
+	 * (held - demand, the least free memory of the window, not the free
+	 * memory of the moment: a workload whose mappings come and go must not
+	 * make kccd give back what it will need again), for reclaim_ms.
+	 */
+	held = ccs_pool_held_bytes(ccs_pool);
+	excess = held > ccs_ks.demand + ccs_k.high ?
+		 held - ccs_ks.demand - ccs_k.high : 0;
+	if (excess < SZ_64K) {
+		ccs_k.surplus = false;
+		return held ? sample : MAX_SCHEDULE_TIMEOUT;
+	}
+	if (!ccs_k.surplus) {
+		ccs_k.surplus = true;
+		ccs_k.surplus_since = now;
+	}
+	if (time_before(now, ccs_k.surplus_since + ccs_window_jiffies()))
+		return min_t(long, ccs_k.surplus_since + ccs_window_jiffies() - now,
+			     sample);
+	if (!ccs_shrink_one(rounddown_pow_of_two(min_t(u64, excess, U32_MAX))))
+		return 0;		/* next unit on the next pass */
+	return sample;			/* no entirely free unit yet */
 }
 
-/* Give every free chunk back (unload, or load failure). */
+/* Give every free unit back (unload, or load failure). */
 static void ccs_return_all(void)
 {
-	int cls, nr = ccs_pool_nr_classes(ccs_pool);
-
 	mutex_lock(&ccs_kccd_mutex);
-	for (cls = 0; cls < nr; cls++)
-		while (!ccs_reclaim_chunk(cls))
-			cond_resched();
+	while (!ccs_shrink_one(0))
+		cond_resched();
 	mutex_unlock(&ccs_kccd_mutex);
 }
 
 static int ccs_kccd_thread(void *unused)
 {
 	long timeout;
-	int cls;
 
 	set_freezable();
 
-	/* Initial fill to the high watermarks before load completes */
+	/* Initial growth to the high watermark before load completes */
 	mutex_lock(&ccs_kccd_mutex);
-	for (cls = 0; cls < ccs_pool_nr_classes(ccs_pool); cls++)
-		ccs_kc[cls].filling = true;
 	do {
 		timeout = ccs_kccd_pass();
 		cond_resched();
@@ -857,8 +473,8 @@ static int ccs_kccd_thread(void *unused)
 	while (!kthread_should_stop()) {
 		if (timeout)
 			wait_event_freezable_timeout(ccs_kccd_wq,
-						     READ_ONCE(ccs_kick_bits) ||
-						     READ_ONCE(ccs_surplus_hint) ||
+						     (READ_ONCE(ccs_kick_bits) &&
+						      !ccs_kicks_muted) ||
 						     kthread_should_stop(),
 						     timeout);
 		if (kthread_should_stop())
@@ -882,57 +498,42 @@ static int ccs_kccd_thread(void *unused)
 }
 
 /**
- * ccs_pool_setup() - create the (empty) pool and resolve the watermarks
+ * ccs_pool_setup() - create the (empty) pool
  *
- * Return: 0, -ENOMEM, or -EINVAL for watermarks that do not fit the ladder
- * or max_pool_mb.
+ * Return: 0 or -ENOMEM.
  */
 int ccs_pool_setup(void)
 {
-	int cls, ret;
+	int cls;
 
 	ccs_pool = ccs_pool_create(ccs_preset, ccs_max_pool_bytes(),
 				   nr_cpu_ids);
 	if (!ccs_pool)
 		return -ENOMEM;
-	ret = ccs_params_resolve(ccs_pool);
-	if (ret) {
-		ccs_pool_destroy(ccs_pool);
-		ccs_pool = NULL;
-		return ret;
-	}
-	for (cls = 0; cls < ccs_pool_nr_classes(ccs_pool); cls++) {
-		memset(&ccs_kc[cls], 0, sizeof(ccs_kc[cls]));
-		ccs_kc[cls].order_cap = ccs_pref_order(cls);
-		ccs_set_surplus_at(cls);
-		ccs_kc[cls].last_exhaust = jiffies;
-		ccs_kc[cls].last_change = jiffies -
-			msecs_to_jiffies(CCS_RAISE_MIN_MS);
-	}
+	ccs_params_resolve(ccs_pool);
 	memset(&ccs_ks, 0, sizeof(ccs_ks));
+	memset(&ccs_k, 0, sizeof(ccs_k));
+	ccs_k.order_cap = CCS_MAX_ORDER;
+	ccs_k.window_start = jiffies;
+	ccs_k.backoff_until = jiffies;
+	for (cls = 0; cls < CCS_MAX_CLASSES; cls++)
+		atomic64_set(&ccs_exhaustions[cls], 0);
 	atomic64_set(&ccs_kicks, 0);
-	atomic64_set(&ccs_shared, 0);
 	ccs_kick_bits = 0;
-	ccs_exhaust_bits = 0;
-	ccs_surplus_armed = 0;
-	ccs_surplus_hint = false;
-	ccs_backoff_ms = 0;
-	ccs_backoff_until = jiffies;
-	ccs_drain_before_retry = false;
+	WRITE_ONCE(ccs_kccd_low_bytes, READ_ONCE(ccs_wm_low));
 	return 0;
 }
 
 /**
- * ccs_pool_teardown() - return every chunk and destroy the pool
+ * ccs_pool_teardown() - return every unit and destroy the pool
  *
- * kccd has normally returned everything already.  A chunk still in use (a
+ * kccd has normally returned everything already.  Memory still in use (a
  * driver that leaked a mapping) cannot be re-encrypted safely: it stays
  * shared, is counted as leaked, and the pool is leaked with it.
  */
 void ccs_pool_teardown(void)
 {
-	int cls, nr;
-	u64 left = 0;
+	u64 left;
 
 	if (!ccs_pool)
 		return;
@@ -941,13 +542,7 @@ void ccs_pool_teardown(void)
 	ccs_return_all();
 	ccs_convert_set_sync_task(NULL);
 
-	nr = ccs_pool_nr_classes(ccs_pool);
-	for (cls = 0; cls < nr; cls++) {
-		struct ccs_class_stats st;
-
-		ccs_class_stats(ccs_pool, cls, &st);
-		left += st.bytes;
-	}
+	left = ccs_pool_held_bytes(ccs_pool);
 	if (left) {
 		pr_err("%llu KiB of shared memory still in use at unload: leaking it\n",
 		       left >> 10);
@@ -960,7 +555,7 @@ void ccs_pool_teardown(void)
 }
 
 /**
- * ccs_kccd_start() - start kccd and wait for its initial fill
+ * ccs_kccd_start() - start kccd and wait for its initial growth
  *
  * Return: 0 or the error of kthread_create().
  */
@@ -982,7 +577,7 @@ int ccs_kccd_start(void)
 }
 
 /**
- * ccs_kccd_stop() - stop kccd; it returns (re-encrypts) every free chunk
+ * ccs_kccd_stop() - stop kccd; it returns (re-encrypts) every free unit
  */
 void ccs_kccd_stop(void)
 {
@@ -1000,31 +595,20 @@ void ccs_kccd_stop(void)
  */
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st)
 {
-	int cls;
-
 	*st = ccs_ks;
 	st->kicks = atomic64_read(&ccs_kicks);
-	st->exhaustions = 0;
-	for (cls = 0; cls < CCS_MAX_CLASSES; cls++)
-		st->exhaustions += atomic64_read(&ccs_kc[cls].exhaustions);
+	st->exhaustions = ccs_exhaustions_total();
 }
 
 /**
- * ccs_kccd_get_class_stats() - kccd's view of class @cls (for debugfs)
+ * ccs_kccd_class_exhaustions() - mappings of class @cls that found no memory
  * @cls:	class index
- * @st:	filled in
+ *
+ * Return: the count since load.
  */
-void ccs_kccd_get_class_stats(int cls, struct ccs_kccd_class_stats *st)
+u64 ccs_kccd_class_exhaustions(int cls)
 {
-	struct ccs_kccd_class *kc = &ccs_kc[cls];
-
-	spin_lock(&ccs_wm_lock);
-	st->cfg = ccs_wm_cfg[cls];
-	st->eff = ccs_wm_eff[cls];
-	spin_unlock(&ccs_wm_lock);
-	st->exhaustions = atomic64_read(&kc->exhaustions);
-	st->refills = kc->refills;
-	st->reclaims = kc->reclaims;
-	st->donated = kc->donated;
-	st->order_cap = kc->order_cap;
+	if (cls < 0 || cls >= CCS_MAX_CLASSES)
+		return 0;
+	return atomic64_read(&ccs_exhaustions[cls]);
 }

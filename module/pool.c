@@ -2,41 +2,55 @@
 /*
  * cc_swiotlb pool core.
  *
- * A class hands out naturally aligned slots of one power-of-two size.  Its
- * memory comes in chunks (64 KiB .. 2 MiB, aligned to their size) that kccd
- * has already made shared; each chunk carries its slot metadata and a free
- * list of its slots.  Chunks are kept in occupancy buckets so that refills
- * take from the fullest chunk first and the others drain towards "all free",
- * where kccd can take them back.
+ * The arena: every byte of shared memory the module holds, in units of
+ * 64 KiB .. 2 MiB (one per ccs_arena_add(), aligned to their size) split into
+ * 64 KiB grains and managed as a buddy allocator of grain runs, per unit
+ * (blocks never merge across units).  Each grain carries, preallocated when
+ * its unit enters the arena, the slot structs of the smallest class and its
+ * lookup hash node, so carving never allocates.
  *
- * In front of the chunk lists sit per-CPU magazines (Bonwick & Adams, 2001;
+ * A class hands out naturally aligned slots of one power-of-two size.  It
+ * carves slabs from the arena: one grain for slots up to 64 KiB, one slot's
+ * worth of grains for larger slots (so a large mapping takes a contiguous
+ * arena run).  A slab's slot structs are those of its first grain.  Slabs
+ * are kept in occupancy buckets so that refills take from the fullest slab
+ * first and the others drain towards "all free"; a slab that becomes
+ * entirely free goes straight back to the arena (no conversion: the memory
+ * stays shared).
+ *
+ * In front of the slabs sit per-CPU magazines (Bonwick & Adams, 2001;
  * drivers/iommu/iova.c): per class and CPU a "loaded" and a "previous"
  * magazine under a per-CPU lock that only drains and steals ever contend,
  * and a per-class depot of full and empty magazines.  Every magazine is
- * allocated when the pool is created, so map/unmap never allocate.
+ * allocated when the pool is created, so map/unmap never allocate.  An
+ * allocation that finds no memory anywhere flushes every class's cached
+ * slots back to the arena and tries once more, so one class's caches never
+ * strand memory another class needs.
  *
- * Bounce address -> slot is a fixed-size hash of 64 KiB granules with RCU
- * chains: every chunk inserts one preallocated node per granule it covers.
+ * Bounce address -> slot: a fixed-size hash of 64 KiB grains with RCU
+ * chains; the grain points to the slab covering it, the slab to its slots.
  *
  * Lock order, outermost first (all but hash_lock may be taken in hardirq
  * context, so outside the nesting they are taken with irqsave):
  *	check_lock -> per-CPU cache lock -> depot_lock -> class lock
- *	hash_lock -> class lock			(chunk add/remove, may sleep)
- * Every change of a slot's state (chunk free list, magazine, in use) and of
+ *		-> arena_lock
+ *	hash_lock -> arena_lock			(arena add/take, may sleep)
+ * Every change of a slot's state (slab free list, magazine, in use) and of
  * the per-CPU counters happens under one of its class's locks, so
- * ccs_pool_check() sees a consistent class when it holds them all.
+ * ccs_pool_check() sees a consistent class when it holds them all; carving
+ * and returning slabs happen under the class lock and the arena lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": pool: " fmt
 
 #include "pool.h"
 
-/* Occupancy buckets: 0 = no free slot, 1..12 = fls(nr_free), 13 = all free */
-#define CCS_NR_BUCKETS		14
+/* Occupancy buckets: 0 = no free slot, 1..8 = fls(nr_free), 9 = all free */
+#define CCS_NR_BUCKETS		10
 #define CCS_BUCKET_ALL_FREE	(CCS_NR_BUCKETS - 1)
 
-#define CCS_MAX_CHUNK_SIZE	((u32)BIT(CCS_MAX_CHUNK_SHIFT))
-#define CCS_MIN_CHUNK_SIZE	((u32)BIT(CCS_MIN_CHUNK_SHIFT))
-#define CCS_MAX_SLOTS_PER_CHUNK	(CCS_MAX_CHUNK_SIZE >> CCS_MIN_SLOT_SHIFT)
+/* Slot structs per grain: enough for the smallest class. */
+#define CCS_GRAIN_SLOTS		(1U << (CCS_GRAIN_SHIFT - CCS_MIN_SLOT_SHIFT))
+#define CCS_UNIT_ORDERS		(CCS_UNIT_MAX_SHIFT - CCS_GRAIN_SHIFT + 1)
 
 /* A magazine holds at most this many bytes of slots, within these bounds. */
 #define CCS_MAG_BYTES		(256U * 1024)
@@ -45,22 +59,21 @@
 
 /*
  * A mapping may fall back to a class whose slots are at most this many
- * times (as a shift: 4x) the wanted slot size.  Falling back is only a
- * bridge while kccd refills the wanted class; further up, one small mapping
- * pins a big slot, and kccd then refills the big class too, so a burst of
- * small mappings spends the cap on big slots (2000 x 4 KiB once held 44 MiB
- * of 512 KiB slots).  4x wastes at most 3/4 of a slot, the same order as the
- * up to 1/2 a pow2 ladder wastes anyway; on pow2 that is two classes up, on
- * rfc 512 B -> 2K, 2K -> 4K, 4K -> 16K, and no fallback for 16K or 512K.
+ * times (as a shift: 4x) the wanted slot size, when the wanted class is dry
+ * and the arena has no block for it but a larger class has a cached slot.
  */
 #define CCS_FALLBACK_SHIFT	2
 
-/* Preferred chunk: 8 slots, so small classes hold little while idle. */
-#define CCS_CHUNK_SLOTS		8U
-
-/* Lookup table: one bucket per 64 KiB granule of max_bytes, within bounds. */
+/* Lookup table: one bucket per 64 KiB grain of max_bytes, within bounds. */
 #define CCS_HASH_MIN_BITS	6
 #define CCS_HASH_MAX_BITS	20
+
+/* Grain states in the arena */
+enum {
+	CCS_GRAIN_BODY,		/* inside a free block or a slab, not its head */
+	CCS_GRAIN_FREE,		/* head of a free block of @order */
+	CCS_GRAIN_CARVED,	/* head of a slab of @order */
+};
 
 struct ccs_mag {
 	u32 n;
@@ -68,13 +81,7 @@ struct ccs_mag {
 	struct ccs_slot *slots[];
 };
 
-/* One per 64 KiB of a chunk: the lookup's hash chain node */
-struct ccs_granule {
-	struct hlist_node node;
-	u64 key;			/* phys >> CCS_MIN_CHUNK_SHIFT */
-	struct ccs_chunk *chunk;
-};
-
+/* A slab: the class-side view of a carved arena block. */
 struct ccs_chunk {
 	struct list_head link;		/* in a class occupancy bucket */
 	struct ccs_slot *slots;
@@ -87,18 +94,43 @@ struct ccs_chunk {
 	u8 slot_shift;
 	u8 bucket;
 	u16 cls;
-	u32 nr_granules;
+};
+
+struct ccs_unit;
+
+/* 64 KiB of arena memory and all the metadata it may ever need. */
+struct ccs_grain {
+	struct hlist_node node;		/* lookup hash chain */
+	u64 key;			/* phys >> CCS_GRAIN_SHIFT */
+	struct ccs_unit *unit;
+	struct ccs_chunk __rcu *slab;	/* slab covering it, NULL while free */
+	struct list_head free_link;	/* arena free list, while a free head */
+	u8 state;
+	u8 order;			/* of the block it heads */
+	struct ccs_chunk head;		/* the slab it heads, while carved */
+	struct ccs_slot slots[CCS_GRAIN_SLOTS];
+};
+
+/* One ccs_arena_add(): a power-of-two run of grains, aligned to its size. */
+struct ccs_unit {
+	struct list_head link;		/* in ccs_pool::units */
+	void *vaddr;
+	phys_addr_t phys;
+	u32 size;
+	u32 nr_grains;
+	u8 order;
 	struct rcu_head rcu;		/* metadata freed after lookups */
-	struct ccs_granule granules[];
+	struct ccs_grain grains[];
 };
 
 struct ccs_class {
 	/* read-mostly after ccs_pool_create() */
 	u32 slot_size;
-	u32 chunk_size;
+	u32 slab_size;
 	u32 slot_shift;
+	u32 slab_order;			/* in grains */
 	u32 mag_cap;
-	u32 batch;			/* slots per refill from the chunks */
+	u32 batch;			/* slots per refill from the slabs */
 	int fallback_last;		/* largest class it may fall back to */
 	u32 nr_mags;			/* 2 per CPU + the depot's */
 	u32 depot_size;
@@ -107,12 +139,12 @@ struct ccs_class {
 	struct ccs_mag **depot_full;
 	struct ccs_mag **depot_empty;
 
-	/* chunk lists, protected by @lock */
+	/* slab lists, protected by @lock */
 	spinlock_t lock ____cacheline_aligned_in_smp;
 	unsigned long nonempty;		/* bitmap of non-empty buckets */
 	struct list_head buckets[CCS_NR_BUCKETS];
-	u64 total;			/* slots in all chunks */
-	u64 chunk_free;			/* slots on chunk free lists */
+	u64 total;			/* slots in all slabs */
+	u64 chunk_free;			/* slots on slab free lists */
 	u64 bytes;
 	u32 chunks;
 
@@ -149,14 +181,32 @@ struct ccs_pool {
 	s8 class_of_shift[CCS_MAX_SLOT_SHIFT + 1];
 	struct ccs_pcpu __percpu *pcpu;
 
-	spinlock_t hash_lock;		/* writers of @hash, @nr_chunks */
+	spinlock_t hash_lock;		/* writers of @hash, @units */
 	struct hlist_head *hash;
 	unsigned int hash_bits;
-	u32 nr_chunks;
+
+	/* the arena, protected by @arena_lock */
+	spinlock_t arena_lock ____cacheline_aligned_in_smp;
+	struct list_head free_blocks[CCS_UNIT_ORDERS];
+	unsigned long free_orders;	/* bitmap of non-empty free lists */
+	struct list_head units;
+	u64 arena_bytes;		/* READ_ONCE() without the lock */
+	u64 arena_free;			/* READ_ONCE() without the lock */
+	u64 nr_units;
+	u64 carves;
+	u64 slab_returns;
+
+	/* bytes of slots in use, and their high-water marks */
+	atomic_long_t mapped ____cacheline_aligned_in_smp;
+	atomic_long_t mapped_hiwater;
+	atomic_long_t mapped_peak;	/* kccd's window, ccs_pool_take_peak() */
+	u64 held_at_hiwater;
 
 	spinlock_t check_lock;		/* nest lock of ccs_pool_check() */
 	u32 check_epoch;
 	atomic_long_t bad_frees;
+	atomic_long_t dry_drains;
+	atomic_long_t draining;		/* a dry drain is running */
 
 	struct ccs_class classes[CCS_MAX_CLASSES];
 };
@@ -214,7 +264,7 @@ u32 ccs_class_slot_size(const struct ccs_pool *p, int cls)
 
 u32 ccs_class_chunk_size(const struct ccs_pool *p, int cls)
 {
-	return ccs_cls_valid(p, cls) ? p->classes[cls].chunk_size : 0;
+	return ccs_cls_valid(p, cls) ? p->classes[cls].slab_size : 0;
 }
 
 phys_addr_t ccs_slot_phys(const struct ccs_slot *slot)
@@ -240,7 +290,109 @@ u64 ccs_pool_bad_frees(const struct ccs_pool *p)
 	return atomic_long_read(&p->bad_frees);
 }
 
-/* ---- chunk free lists (class lock held) --------------------------------- */
+u64 ccs_pool_held_bytes(const struct ccs_pool *p)
+{
+	return READ_ONCE(p->arena_bytes);
+}
+
+u64 ccs_pool_mapped_bytes(const struct ccs_pool *p)
+{
+	long n = atomic_long_read(&p->mapped);
+
+	return n > 0 ? n : 0;
+}
+
+u64 ccs_pool_free_bytes(const struct ccs_pool *p)
+{
+	u64 held = ccs_pool_held_bytes(p), mapped = ccs_pool_mapped_bytes(p);
+
+	return held > mapped ? held - mapped : 0;
+}
+
+/* ---- arena (arena_lock held) -------------------------------------------- */
+
+static inline u32 ccs_grain_idx(const struct ccs_grain *g)
+{
+	return g - g->unit->grains;
+}
+
+static inline phys_addr_t ccs_grain_phys(const struct ccs_grain *g)
+{
+	return g->unit->phys + ((phys_addr_t)ccs_grain_idx(g) << CCS_GRAIN_SHIFT);
+}
+
+static inline void *ccs_grain_vaddr(const struct ccs_grain *g)
+{
+	return (char *)g->unit->vaddr +
+	       ((size_t)ccs_grain_idx(g) << CCS_GRAIN_SHIFT);
+}
+
+static void ccs_free_block_add(struct ccs_pool *p, struct ccs_grain *g,
+			       unsigned int order)
+{
+	g->state = CCS_GRAIN_FREE;
+	g->order = order;
+	list_add(&g->free_link, &p->free_blocks[order]);
+	p->free_orders |= BIT(order);
+}
+
+static void ccs_free_block_del(struct ccs_pool *p, struct ccs_grain *g)
+{
+	list_del(&g->free_link);
+	if (list_empty(&p->free_blocks[g->order]))
+		p->free_orders &= ~BIT(g->order);
+	g->state = CCS_GRAIN_BODY;
+}
+
+/*
+ * Take a free block of @order grains: the smallest free block that is large
+ * enough, split down (buddy).  Returns its head grain, or NULL.
+ */
+static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
+{
+	unsigned long mask = p->free_orders & ~(BIT(order) - 1);
+	struct ccs_grain *g;
+	unsigned int o;
+
+	lockdep_assert_held(&p->arena_lock);
+	if (!mask)
+		return NULL;
+	o = __ffs(mask);
+	g = list_first_entry(&p->free_blocks[o], struct ccs_grain, free_link);
+	ccs_free_block_del(p, g);
+	while (o > order) {
+		o--;
+		ccs_free_block_add(p, g + BIT(o), o);
+	}
+	g->state = CCS_GRAIN_CARVED;
+	g->order = order;
+	WRITE_ONCE(p->arena_free, p->arena_free - ((u64)CCS_GRAIN_SIZE << order));
+	return g;
+}
+
+/* Give back the block headed by @g, merging it with free buddies. */
+static void ccs_arena_put(struct ccs_pool *p, struct ccs_grain *g)
+{
+	struct ccs_unit *u = g->unit;
+	unsigned int order = g->order;
+	u32 idx = ccs_grain_idx(g);
+
+	lockdep_assert_held(&p->arena_lock);
+	WRITE_ONCE(p->arena_free, p->arena_free + ((u64)CCS_GRAIN_SIZE << order));
+	g->state = CCS_GRAIN_BODY;
+	while (order < u->order) {
+		struct ccs_grain *buddy = &u->grains[idx ^ BIT(order)];
+
+		if (buddy->state != CCS_GRAIN_FREE || buddy->order != order)
+			break;
+		ccs_free_block_del(p, buddy);
+		idx &= ~BIT(order);
+		order++;
+	}
+	ccs_free_block_add(p, &u->grains[idx], order);
+}
+
+/* ---- slabs (class lock held) -------------------------------------------- */
 
 static inline unsigned int ccs_bucket_of(const struct ccs_chunk *chunk)
 {
@@ -265,6 +417,83 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
 	c->nonempty |= BIT(chunk->bucket);
 }
 
+/*
+ * Carve a new slab for class @cls out of the arena.  No allocation: the slab
+ * descriptor and its slot structs are those of the block's first grain.
+ */
+static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls)
+{
+	struct ccs_class *c = &p->classes[cls];
+	struct ccs_chunk *chunk;
+	struct ccs_grain *g;
+	u32 i;
+
+	lockdep_assert_held(&c->lock);
+	if (READ_ONCE(p->arena_free) < c->slab_size)
+		return NULL;
+	spin_lock(&p->arena_lock);
+	g = ccs_arena_get(p, c->slab_order);
+	if (g)
+		p->carves++;
+	spin_unlock(&p->arena_lock);
+	if (!g)
+		return NULL;
+
+	chunk = &g->head;
+	chunk->slots = g->slots;
+	chunk->vaddr = ccs_grain_vaddr(g);
+	chunk->phys = ccs_grain_phys(g);
+	chunk->size = c->slab_size;
+	chunk->slot_shift = c->slot_shift;
+	chunk->cls = cls;
+	chunk->nr_slots = c->slab_size >> c->slot_shift;
+	chunk->nr_free = chunk->nr_slots;
+	chunk->free_head = 0;
+	for (i = 0; i < chunk->nr_slots; i++) {
+		struct ccs_slot *slot = &g->slots[i];
+
+		slot->chunk = chunk;
+		slot->index = i;
+		slot->owner = NULL;
+		slot->next = i + 1 < chunk->nr_slots ? (s32)i + 1 : -1;
+	}
+	/* lookups may find it from now on: every field above is set */
+	for (i = 0; i < BIT(c->slab_order); i++)
+		rcu_assign_pointer(g[i].slab, chunk);
+
+	ccs_bucket_add(c, chunk);
+	WRITE_ONCE(c->total, c->total + chunk->nr_slots);
+	c->chunk_free += chunk->nr_slots;
+	c->bytes += chunk->size;
+	c->chunks++;
+	return chunk;
+}
+
+/* An entirely free slab of @c goes back to the arena: no conversion. */
+static void ccs_uncarve(struct ccs_pool *p, struct ccs_class *c,
+			struct ccs_chunk *chunk)
+{
+	struct ccs_grain *g = container_of(chunk, struct ccs_grain, head);
+	u32 i;
+
+	lockdep_assert_held(&c->lock);
+	ccs_bucket_del(c, chunk);
+	WRITE_ONCE(c->total, c->total - chunk->nr_slots);
+	c->chunk_free -= chunk->nr_slots;
+	c->bytes -= chunk->size;
+	c->chunks--;
+	/*
+	 * A lookup racing with this only ever comes with a stale or bogus
+	 * address: every slot is free, so it finds nothing in use.
+	 */
+	for (i = 0; i < BIT(c->slab_order); i++)
+		RCU_INIT_POINTER(g[i].slab, NULL);
+	spin_lock(&p->arena_lock);
+	p->slab_returns++;
+	ccs_arena_put(p, g);
+	spin_unlock(&p->arena_lock);
+}
+
 static inline void ccs_rebucket(struct ccs_class *c, struct ccs_chunk *chunk)
 {
 	if (ccs_bucket_of(chunk) != chunk->bucket) {
@@ -274,13 +503,16 @@ static inline void ccs_rebucket(struct ccs_class *c, struct ccs_chunk *chunk)
 }
 
 /*
- * Take up to @want slots from the chunk free lists, fullest chunk first so
- * that the emptier chunks keep emptying out and can be reclaimed.  Each
- * chunk is used until it has no free slot left, which keeps this O(1) per
- * slot: the bucket bitmap finds the fullest non-empty bucket at once.
+ * Take up to @want slots from the slabs, fullest slab first so that the
+ * emptier slabs keep emptying out and go back to the arena; carve a new slab
+ * only when no slab has a free slot (a batch stops short rather than carve).
+ * Each slab is used until it has no free slot left, which keeps this O(1)
+ * per slot.
  */
-static u32 ccs_chunks_get(struct ccs_class *c, struct ccs_slot **out, u32 want)
+static u32 ccs_chunks_get(struct ccs_pool *p, int cls, struct ccs_slot **out,
+			  u32 want)
 {
+	struct ccs_class *c = &p->classes[cls];
 	u32 n = 0;
 
 	lockdep_assert_held(&c->lock);
@@ -288,10 +520,14 @@ static u32 ccs_chunks_get(struct ccs_class *c, struct ccs_slot **out, u32 want)
 		unsigned long mask = c->nonempty & ~1UL;
 		struct ccs_chunk *chunk;
 
-		if (!mask)
+		/* a new slab only when no slab has a free slot left at all */
+		if (mask)
+			chunk = list_first_entry(&c->buckets[__ffs(mask)],
+						 struct ccs_chunk, link);
+		else
+			chunk = n ? NULL : ccs_carve(p, cls);
+		if (!chunk)
 			break;
-		chunk = list_first_entry(&c->buckets[__ffs(mask)],
-					 struct ccs_chunk, link);
 		while (n < want && chunk->nr_free) {
 			struct ccs_slot *slot = &chunk->slots[chunk->free_head];
 
@@ -306,12 +542,13 @@ static u32 ccs_chunks_get(struct ccs_class *c, struct ccs_slot **out, u32 want)
 	return n;
 }
 
-static void ccs_chunks_put(struct ccs_class *c, struct ccs_slot **slots,
-			   u32 n)
+static void ccs_chunks_put(struct ccs_pool *p, struct ccs_class *c,
+			   struct ccs_slot **slots, u32 n)
 {
 	u32 i;
 
 	lockdep_assert_held(&c->lock);
+	c->chunk_free += n;
 	for (i = 0; i < n; i++) {
 		struct ccs_slot *slot = slots[i];
 		struct ccs_chunk *chunk = slot->chunk;
@@ -319,9 +556,11 @@ static void ccs_chunks_put(struct ccs_class *c, struct ccs_slot **slots,
 		slot->next = chunk->free_head;
 		chunk->free_head = slot->index;
 		chunk->nr_free++;
-		ccs_rebucket(c, chunk);
+		if (chunk->nr_free == chunk->nr_slots)
+			ccs_uncarve(p, c, chunk);
+		else
+			ccs_rebucket(c, chunk);
 	}
-	c->chunk_free += n;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -352,21 +591,36 @@ int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
 	return cls >= 0 ? cls : -EINVAL;
 }
 
-static void ccs_note_in_use(struct ccs_class *c)
+/* Raise @hw to @n if that is higher; true when this call raised it. */
+static inline bool ccs_raise(atomic_long_t *hw, long n)
+{
+	long old = atomic_long_read(hw);
+
+	while (unlikely(n > old))
+		if (atomic_long_try_cmpxchg(hw, &old, n))
+			return true;
+	return false;
+}
+
+static void ccs_note_in_use(struct ccs_pool *p, struct ccs_class *c)
 {
 	long n = atomic_long_inc_return(&c->in_use);
-	long hw = atomic_long_read(&c->hiwater);
+	long bytes = atomic_long_add_return(c->slot_size, &p->mapped);
 
-	while (unlikely(n > hw) && !atomic_long_try_cmpxchg(&c->hiwater, &hw, n))
-		;
+	ccs_raise(&c->hiwater, n);
+	ccs_raise(&p->mapped_peak, bytes);
+	/* cheap unless a new high: then sample what the module holds */
+	if (ccs_raise(&p->mapped_hiwater, bytes))
+		WRITE_ONCE(p->held_at_hiwater, READ_ONCE(p->arena_bytes));
 }
 
 /* Hand @slot out: caller holds the lock of @cc, whose counters get it. */
-static void ccs_slot_take(struct ccs_class *c, struct ccs_cpu_cache *cc,
-			  struct ccs_slot *slot, bool fallback)
+static void ccs_slot_take(struct ccs_pool *p, struct ccs_class *c,
+			  struct ccs_cpu_cache *cc, struct ccs_slot *slot,
+			  bool fallback)
 {
 	WRITE_ONCE(slot->in_use, 1);
-	ccs_note_in_use(c);
+	ccs_note_in_use(p, c);
 	WRITE_ONCE(cc->allocs, cc->allocs + 1);
 	if (fallback)
 		WRITE_ONCE(cc->fallbacks, cc->fallbacks + 1);
@@ -386,8 +640,8 @@ static inline void ccs_cc_swap(struct ccs_cpu_cache *cc)
 }
 
 /*
- * Magazines, then the depot, then the chunk free lists of one class, on
- * the cache of @cpu.
+ * Magazines, then the depot, then the slabs of one class (carving a new one
+ * from the arena if needed), on the cache of @cpu.
  */
 static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
 					unsigned int cpu, bool fallback)
@@ -396,6 +650,7 @@ static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
 	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
 	struct ccs_slot *slot;
 	unsigned long flags;
+	u64 avail;
 	u32 n;
 
 	spin_lock_irqsave(&cc->lock, flags);
@@ -415,21 +670,33 @@ static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
 		if (!cc->loaded->n) {
 			/*
 			 * Take a batch, but no more than a fair share of what
-			 * is left: a scarce class must not sit in one CPU's
-			 * magazine while the others fall back or fail.
+			 * is left: scarce memory must not sit in one CPU's
+			 * magazine while the others fail.
 			 */
 			spin_lock(&c->lock);
-			n = min_t(u64, c->batch,
-				  max_t(u64, c->chunk_free / p->nr_cpus, 1));
-			cc->loaded->n = ccs_chunks_get(c, cc->loaded->slots, n);
+			avail = c->chunk_free +
+				(READ_ONCE(p->arena_free) >> c->slot_shift);
+			n = min_t(u64, c->batch, max_t(u64, avail / p->nr_cpus, 1));
+			cc->loaded->n = ccs_chunks_get(p, cls, cc->loaded->slots, n);
 			spin_unlock(&c->lock);
 		}
 		slot = ccs_mag_pop(cc->loaded);
 	}
 	if (slot)
-		ccs_slot_take(c, cc, slot, fallback);
+		ccs_slot_take(p, c, cc, slot, fallback);
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return slot;
+}
+
+/* Slots cached in magazines or the depot of class @cls (approximate). */
+static u64 ccs_class_cached(const struct ccs_pool *p, int cls)
+{
+	const struct ccs_class *c = &p->classes[cls];
+	long in_use = atomic_long_read(&c->in_use);
+	u64 total = READ_ONCE(c->total), free_listed = READ_ONCE(c->chunk_free);
+	u64 used = (in_use > 0 ? in_use : 0) + free_listed;
+
+	return total > used ? total - used : 0;
 }
 
 /* Last resort: a slot cached by another CPU (never wait for its lock). */
@@ -439,12 +706,8 @@ static struct ccs_slot *ccs_steal(struct ccs_pool *p, int cls,
 	struct ccs_class *c = &p->classes[cls];
 	unsigned int i;
 
-	/*
-	 * Chunks and depot are empty by now, so any free slot is in some
-	 * CPU's magazine: when none is free (the usual case under exhaustion)
-	 * do not peek at every CPU.
-	 */
-	if (!ccs_class_avail(p, cls))
+	/* when nothing is cached (the usual case) do not peek at every CPU */
+	if (!ccs_class_cached(p, cls))
 		return NULL;
 	for (i = 1; i < p->nr_cpus; i++) {
 		unsigned int victim = (cpu + i) % p->nr_cpus;
@@ -465,7 +728,7 @@ static struct ccs_slot *ccs_steal(struct ccs_pool *p, int cls,
 		if (!slot)
 			slot = ccs_mag_pop(cc->prev);
 		if (slot)
-			ccs_slot_take(c, cc, slot, fallback);
+			ccs_slot_take(p, c, cc, slot, fallback);
 		spin_unlock_irqrestore(&cc->lock, flags);
 		if (slot)
 			return slot;
@@ -481,6 +744,36 @@ static void ccs_count_failure(struct ccs_pool *p, int cls, unsigned int cpu)
 	spin_lock_irqsave(&cc->lock, flags);
 	WRITE_ONCE(cc->failures, cc->failures + 1);
 	spin_unlock_irqrestore(&cc->lock, flags);
+}
+
+static void ccs_drain_class(struct ccs_pool *p, int cls);
+
+/*
+ * Flush the cached slots of every class that has some back to the slabs
+ * (and so entirely free slabs back to the arena).  Returns true when there
+ * was anything to flush.
+ */
+static bool ccs_drain_cached(struct ccs_pool *p)
+{
+	long idle = 0;
+	bool any = false;
+	int cls;
+
+	/*
+	 * One drainer at a time: under an exhaustion storm every CPU would
+	 * otherwise sweep every other CPU's locks; a mapping that finds a
+	 * drain running fails (and is requeued) like any exhausted one.
+	 */
+	if (!atomic_long_try_cmpxchg(&p->draining, &idle, 1))
+		return false;
+	for (cls = 0; cls < p->nr_classes; cls++) {
+		if (!ccs_class_cached(p, cls))
+			continue;
+		ccs_drain_class(p, cls);
+		any = true;
+	}
+	atomic_long_set(&p->draining, 0);
+	return any;
 }
 
 struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
@@ -502,19 +795,26 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 
 	cpu = ccs_this_cpu(p);
 	/*
-	 * The wanted class first, other CPUs' magazines of it included: a
-	 * free slot of the right size anywhere beats a bigger one.  Then
-	 * larger classes, never more than CCS_FALLBACK_SHIFT up, and never a
-	 * smaller class: it could not keep the alignment promises.
+	 * The wanted class first (its caches, its slabs, the arena, other
+	 * CPUs' magazines of it), then a cached slot of a larger class within
+	 * CCS_FALLBACK_SHIFT, never a smaller class (it could not keep the
+	 * alignment promises).  Last, flush every class's caches back to the
+	 * arena and try the wanted class again: slots idle in one class's
+	 * magazines must not make another class fail.
 	 */
 	slot = ccs_cache_alloc(p, want, cpu, false);
 	if (!slot)
 		slot = ccs_steal(p, want, cpu, false);
 	last = p->classes[want].fallback_last;
 	for (cls = want + 1; cls <= last && !slot; cls++)
-		slot = ccs_cache_alloc(p, cls, cpu, true);
+		if (ccs_class_cached(p, cls))
+			slot = ccs_cache_alloc(p, cls, cpu, true);
 	for (cls = want + 1; cls <= last && !slot; cls++)
 		slot = ccs_steal(p, cls, cpu, true);
+	if (unlikely(!slot) && ccs_drain_cached(p)) {
+		atomic_long_inc(&p->dry_drains);
+		slot = ccs_cache_alloc(p, want, cpu, false);
+	}
 	if (unlikely(!slot)) {
 		ccs_count_failure(p, want, cpu);
 		return NULL;
@@ -559,6 +859,7 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 	}
 	slot->owner = NULL;
 	atomic_long_dec(&c->in_use);
+	atomic_long_sub(c->slot_size, &p->mapped);
 	WRITE_ONCE(cc->frees, cc->frees + 1);
 
 	if (unlikely(cc->loaded->n == c->mag_cap)) {
@@ -571,9 +872,10 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 			}
 			spin_unlock(&c->depot_lock);
 			if (cc->prev->n) {
-				/* depot full too: back to the chunks */
+				/* depot full too: back to the slabs */
 				spin_lock(&c->lock);
-				ccs_chunks_put(c, cc->prev->slots, cc->prev->n);
+				ccs_chunks_put(p, c, cc->prev->slots,
+					       cc->prev->n);
 				spin_unlock(&c->lock);
 				cc->prev->n = 0;
 			}
@@ -586,27 +888,35 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 
 struct ccs_slot *ccs_slot_lookup(struct ccs_pool *p, phys_addr_t phys)
 {
-	u64 key = phys >> CCS_MIN_CHUNK_SHIFT;
+	u64 key = phys >> CCS_GRAIN_SHIFT;
 	struct ccs_slot *slot = NULL;
-	struct ccs_granule *g;
+	struct ccs_grain *g;
 
 	rcu_read_lock();
 	hlist_for_each_entry_rcu(g, &p->hash[hash_64(key, p->hash_bits)], node) {
 		struct ccs_chunk *chunk;
+		u64 idx;
 
 		if (g->key != key)
 			continue;
-		chunk = g->chunk;
-		slot = &chunk->slots[(phys - chunk->phys) >> chunk->slot_shift];
-		if (!READ_ONCE(slot->in_use))
-			slot = NULL;
+		chunk = rcu_dereference(g->slab);
+		if (!chunk)
+			break;
+		/*
+		 * While a slot is in use its slab stays carved and these
+		 * fields stay put; a racing re-carve can only be seen with a
+		 * stale address, and the bound keeps that inside the array.
+		 */
+		idx = (phys - READ_ONCE(chunk->phys)) >> READ_ONCE(chunk->slot_shift);
+		if (idx < CCS_GRAIN_SLOTS && READ_ONCE(chunk->slots[idx].in_use))
+			slot = &chunk->slots[idx];
 		break;
 	}
 	rcu_read_unlock();
 	return slot;
 }
 
-/* ---- draining, chunks ---------------------------------------------------- */
+/* ---- draining, arena units ---------------------------------------------- */
 
 static void ccs_drain_class(struct ccs_pool *p, int cls)
 {
@@ -622,8 +932,8 @@ static void ccs_drain_class(struct ccs_pool *p, int cls)
 		cc = ccs_cc(p, cpu, cls);
 		spin_lock_irqsave(&cc->lock, flags);
 		spin_lock(&c->lock);
-		ccs_chunks_put(c, cc->loaded->slots, cc->loaded->n);
-		ccs_chunks_put(c, cc->prev->slots, cc->prev->n);
+		ccs_chunks_put(p, c, cc->loaded->slots, cc->loaded->n);
+		ccs_chunks_put(p, c, cc->prev->slots, cc->prev->n);
 		spin_unlock(&c->lock);
 		cc->loaded->n = 0;
 		cc->prev->n = 0;
@@ -635,7 +945,7 @@ static void ccs_drain_class(struct ccs_pool *p, int cls)
 	while (c->nr_full) {
 		struct ccs_mag *m = c->depot_full[--c->nr_full];
 
-		ccs_chunks_put(c, m->slots, m->n);
+		ccs_chunks_put(p, c, m->slots, m->n);
 		m->n = 0;
 		c->depot_empty[c->nr_empty++] = m;
 	}
@@ -656,9 +966,9 @@ void ccs_pool_drain(struct ccs_pool *p, int cls)
 	}
 }
 
-static struct ccs_granule *ccs_hash_find(struct ccs_pool *p, u64 key)
+static struct ccs_grain *ccs_hash_find(struct ccs_pool *p, u64 key)
 {
-	struct ccs_granule *g;
+	struct ccs_grain *g;
 
 	hlist_for_each_entry(g, &p->hash[hash_64(key, p->hash_bits)], node)
 		if (g->key == key)
@@ -666,149 +976,129 @@ static struct ccs_granule *ccs_hash_find(struct ccs_pool *p, u64 key)
 	return NULL;
 }
 
-int ccs_chunk_add(struct ccs_pool *p, int cls, void *vaddr, phys_addr_t phys,
-		  u32 size)
+int ccs_arena_add(struct ccs_pool *p, void *vaddr, phys_addr_t phys, u32 size)
 {
-	struct ccs_class *c;
-	struct ccs_chunk *chunk;
+	struct ccs_unit *u;
 	unsigned long flags;
-	u32 i, nr_gran;
+	u32 i, n;
 
-	if (!ccs_cls_valid(p, cls) || !vaddr || !is_power_of_2(size))
-		return -EINVAL;
-	c = &p->classes[cls];
-	if (size < max(c->slot_size, CCS_MIN_CHUNK_SIZE) ||
-	    size > CCS_MAX_CHUNK_SIZE || !IS_ALIGNED(phys, size) ||
+	if (!vaddr || !is_power_of_2(size) || size < CCS_GRAIN_SIZE ||
+	    size > CCS_UNIT_MAX_SIZE || !IS_ALIGNED(phys, size) ||
 	    !IS_ALIGNED((unsigned long)vaddr, size))
 		return -EINVAL;
 	might_sleep();
 
-	nr_gran = size >> CCS_MIN_CHUNK_SHIFT;
-	chunk = kzalloc(struct_size(chunk, granules, nr_gran), GFP_KERNEL);
-	if (!chunk)
+	n = size >> CCS_GRAIN_SHIFT;
+	u = kvzalloc(struct_size(u, grains, n), GFP_KERNEL);
+	if (!u)
 		return -ENOMEM;
-	chunk->nr_slots = size >> c->slot_shift;
-	chunk->slots = kvcalloc(chunk->nr_slots, sizeof(*chunk->slots),
-				GFP_KERNEL);
-	if (!chunk->slots) {
-		kfree(chunk);
-		return -ENOMEM;
-	}
-	chunk->vaddr = vaddr;
-	chunk->phys = phys;
-	chunk->size = size;
-	chunk->slot_shift = c->slot_shift;
-	chunk->cls = cls;
-	chunk->nr_free = chunk->nr_slots;
-	chunk->free_head = 0;
-	chunk->nr_granules = nr_gran;
-	for (i = 0; i < chunk->nr_slots; i++) {
-		chunk->slots[i].chunk = chunk;
-		chunk->slots[i].index = i;
-		chunk->slots[i].next = i + 1 < chunk->nr_slots ? (s32)i + 1 : -1;
+	u->vaddr = vaddr;
+	u->phys = phys;
+	u->size = size;
+	u->nr_grains = n;
+	u->order = ilog2(n);
+	for (i = 0; i < n; i++) {
+		u->grains[i].unit = u;
+		u->grains[i].key = (phys >> CCS_GRAIN_SHIFT) + i;
+		INIT_LIST_HEAD(&u->grains[i].free_link);
 	}
 
 	spin_lock(&p->hash_lock);
-	for (i = 0; i < nr_gran; i++) {
-		if (ccs_hash_find(p, (phys >> CCS_MIN_CHUNK_SHIFT) + i)) {
+	for (i = 0; i < n; i++) {
+		if (ccs_hash_find(p, u->grains[i].key)) {
 			spin_unlock(&p->hash_lock);
-			pr_err("chunk at %pa overlaps one already in the pool\n",
+			pr_err("arena unit at %pa overlaps one already in the pool\n",
 			       &phys);
-			kvfree(chunk->slots);
-			kfree(chunk);
+			kvfree(u);
 			return -EINVAL;
 		}
 	}
-	/* Findable before allocatable: a handed-out slot always looks up. */
-	for (i = 0; i < nr_gran; i++) {
-		struct ccs_granule *g = &chunk->granules[i];
-
-		g->key = (phys >> CCS_MIN_CHUNK_SHIFT) + i;
-		g->chunk = chunk;
-		hlist_add_head_rcu(&g->node,
-				   &p->hash[hash_64(g->key, p->hash_bits)]);
-	}
-	p->nr_chunks++;
-
-	spin_lock_irqsave(&c->lock, flags);
-	ccs_bucket_add(c, chunk);
-	WRITE_ONCE(c->total, c->total + chunk->nr_slots);
-	c->chunk_free += chunk->nr_slots;
-	c->bytes += size;
-	c->chunks++;
-	spin_unlock_irqrestore(&c->lock, flags);
+	for (i = 0; i < n; i++)
+		hlist_add_head_rcu(&u->grains[i].node,
+				   &p->hash[hash_64(u->grains[i].key,
+						    p->hash_bits)]);
+	spin_lock_irqsave(&p->arena_lock, flags);
+	list_add_tail(&u->link, &p->units);
+	p->nr_units++;
+	WRITE_ONCE(p->arena_bytes, p->arena_bytes + size);
+	WRITE_ONCE(p->arena_free, p->arena_free + size);
+	ccs_free_block_add(p, &u->grains[0], u->order);
+	spin_unlock_irqrestore(&p->arena_lock, flags);
 	spin_unlock(&p->hash_lock);
 	return 0;
 }
 
-static struct ccs_chunk *ccs_unlink_free_chunk(struct ccs_class *c)
+static bool ccs_unit_free(const struct ccs_unit *u)
 {
-	struct ccs_chunk *chunk = NULL;
+	return u->grains[0].state == CCS_GRAIN_FREE &&
+	       u->grains[0].order == u->order;
+}
+
+/* Unlink the largest entirely free unit of at most @max_size, or NULL. */
+static struct ccs_unit *ccs_unlink_free_unit(struct ccs_pool *p, u32 max_size)
+{
+	struct ccs_unit *u, *best = NULL;
 	unsigned long flags;
 
-	spin_lock_irqsave(&c->lock, flags);
-	if (c->nonempty & BIT(CCS_BUCKET_ALL_FREE)) {
-		chunk = list_first_entry(&c->buckets[CCS_BUCKET_ALL_FREE],
-					 struct ccs_chunk, link);
-		ccs_bucket_del(c, chunk);
-		WRITE_ONCE(c->total, c->total - chunk->nr_slots);
-		c->chunk_free -= chunk->nr_slots;
-		c->bytes -= chunk->size;
-		c->chunks--;
+	spin_lock_irqsave(&p->arena_lock, flags);
+	list_for_each_entry(u, &p->units, link)
+		if (ccs_unit_free(u) && u->size <= max_size &&
+		    (!best || u->size > best->size))
+			best = u;
+	if (best) {
+		ccs_free_block_del(p, &best->grains[0]);
+		list_del(&best->link);
+		p->nr_units--;
+		WRITE_ONCE(p->arena_bytes, p->arena_bytes - best->size);
+		WRITE_ONCE(p->arena_free, p->arena_free - best->size);
 	}
-	spin_unlock_irqrestore(&c->lock, flags);
-	return chunk;
+	spin_unlock_irqrestore(&p->arena_lock, flags);
+	return best;
 }
 
-/* RCU callback: no lookup can reach @head's chunk any more */
-static void ccs_chunk_free_meta(struct rcu_head *head)
+/* RCU callback: no lookup can reach @head's unit any more */
+static void ccs_unit_free_meta(struct rcu_head *head)
 {
-	struct ccs_chunk *chunk = container_of(head, struct ccs_chunk, rcu);
-
-	kvfree(chunk->slots);
-	kfree(chunk);
+	kvfree(container_of(head, struct ccs_unit, rcu));
 }
 
-int ccs_chunk_take_free(struct ccs_pool *p, int cls, void **vaddr,
+int ccs_arena_take_free(struct ccs_pool *p, u32 max_size, void **vaddr,
 			phys_addr_t *phys, u32 *size)
 {
-	struct ccs_chunk *chunk;
+	struct ccs_unit *u;
 	u32 i;
 
-	if (!ccs_cls_valid(p, cls))
-		return -EINVAL;
 	might_sleep();
-
-	/*
-	 * Draining throws away every CPU's warm magazines, so only do it when
-	 * no chunk is free without it.
-	 */
-	chunk = ccs_unlink_free_chunk(&p->classes[cls]);
-	if (!chunk) {
-		ccs_pool_drain(p, cls);
-		chunk = ccs_unlink_free_chunk(&p->classes[cls]);
+	if (!max_size)
+		max_size = U32_MAX;
+	/* draining throws away warm magazines: only when it is needed */
+	spin_lock(&p->hash_lock);
+	u = ccs_unlink_free_unit(p, max_size);
+	spin_unlock(&p->hash_lock);
+	if (!u) {
+		ccs_pool_drain(p, -1);
+		spin_lock(&p->hash_lock);
+		u = ccs_unlink_free_unit(p, max_size);
+		spin_unlock(&p->hash_lock);
 	}
-	if (!chunk)
+	if (!u)
 		return -ENOENT;
 
 	spin_lock(&p->hash_lock);
-	for (i = 0; i < chunk->nr_granules; i++)
-		hlist_del_rcu(&chunk->granules[i].node);
-	p->nr_chunks--;
+	for (i = 0; i < u->nr_grains; i++)
+		hlist_del_rcu(&u->grains[i].node);
 	spin_unlock(&p->hash_lock);
 
 	/*
-	 * Lookups may still be walking the granules or reading the slots'
-	 * in_use flags, so the metadata waits for a grace period.  The memory
-	 * itself does not: every slot is free and the chunk is on no list, so
-	 * no lookup can return one of its slots and nothing copies to or from
-	 * it; the caller may re-encrypt it at once.  (Waiting here, once per
-	 * chunk, cost ~30 ms each under TCG and paced rebalancing at the cap.)
+	 * Lookups may still be walking the grains, so the metadata waits for
+	 * a grace period.  The memory itself does not: no slab covers it, so
+	 * no lookup returns one of its slots and nothing copies to or from it;
+	 * the caller may re-encrypt it at once.
 	 */
-	*vaddr = chunk->vaddr;
-	*phys = chunk->phys;
-	*size = chunk->size;
-	call_rcu(&chunk->rcu, ccs_chunk_free_meta);
+	*vaddr = u->vaddr;
+	*phys = u->phys;
+	*size = u->size;
+	call_rcu(&u->rcu, ccs_unit_free_meta);
 	return 0;
 }
 
@@ -870,6 +1160,39 @@ void ccs_class_stats(struct ccs_pool *p, int cls, struct ccs_class_stats *st)
 	st->hiwater = max(atomic_long_read(&c->hiwater), 0L);
 }
 
+void ccs_arena_stats(struct ccs_pool *p, struct ccs_arena_stats *st)
+{
+	struct ccs_unit *u;
+	unsigned long flags;
+
+	memset(st, 0, sizeof(*st));
+	spin_lock_irqsave(&p->arena_lock, flags);
+	st->bytes = p->arena_bytes;
+	st->free_bytes = p->arena_free;
+	st->units = p->nr_units;
+	st->carves = p->carves;
+	st->slab_returns = p->slab_returns;
+	if (p->free_orders)
+		st->largest_free = (u64)CCS_GRAIN_SIZE << __fls(p->free_orders);
+	list_for_each_entry(u, &p->units, link)
+		st->free_units += ccs_unit_free(u);
+	spin_unlock_irqrestore(&p->arena_lock, flags);
+	st->carved_bytes = st->bytes - st->free_bytes;
+	st->mapped_bytes = ccs_pool_mapped_bytes(p);
+	st->mapped_hiwater = max(atomic_long_read(&p->mapped_hiwater), 0L);
+	st->held_at_mapped_hiwater = READ_ONCE(p->held_at_hiwater);
+	st->dry_drains = atomic_long_read(&p->dry_drains);
+}
+
+u64 ccs_pool_take_peak(struct ccs_pool *p)
+{
+	long peak = atomic_long_xchg(&p->mapped_peak,
+				     atomic_long_read(&p->mapped));
+
+	return max(peak, atomic_long_read(&p->mapped)) > 0 ?
+	       (u64)max(peak, atomic_long_read(&p->mapped)) : 0;
+}
+
 void ccs_pool_reset_hiwater(struct ccs_pool *p)
 {
 	int cls;
@@ -879,6 +1202,8 @@ void ccs_pool_reset_hiwater(struct ccs_pool *p)
 
 		atomic_long_set(&c->hiwater, atomic_long_read(&c->in_use));
 	}
+	atomic_long_set(&p->mapped_hiwater, atomic_long_read(&p->mapped));
+	WRITE_ONCE(p->held_at_hiwater, READ_ONCE(p->arena_bytes));
 }
 
 /* ---- invariant checker --------------------------------------------------- */
@@ -950,7 +1275,7 @@ static int ccs_check_chunk(int cls, struct ccs_chunk *chunk, unsigned int b,
 	s32 idx;
 
 	if (chunk->cls != cls || chunk->bucket != b ||
-	    ccs_bucket_of(chunk) != b) {
+	    ccs_bucket_of(chunk) != b || b == CCS_BUCKET_ALL_FREE) {
 		pr_err("class %d: chunk %pa in bucket %u (class %u, %u/%u free)\n",
 		       cls, &chunk->phys, b, chunk->cls, chunk->nr_free,
 		       chunk->nr_slots);
@@ -1107,6 +1432,85 @@ static int ccs_check_class(struct ccs_pool *p, int cls)
 }
 
 /*
+ * The arena, with every class lock and the arena lock held: free blocks are
+ * well formed, every grain is in exactly one free block or one slab, and no
+ * byte is lost: free + carved into classes == held.
+ */
+static int ccs_check_arena(struct ccs_pool *p)
+{
+	u64 free_bytes = 0, held = 0, carved = 0, units = 0;
+	struct ccs_unit *u;
+	unsigned int o;
+	int cls;
+
+	for (o = 0; o < CCS_UNIT_ORDERS; o++) {
+		struct ccs_grain *g;
+
+		if (!!(p->free_orders & BIT(o)) == list_empty(&p->free_blocks[o])) {
+			pr_err("arena: free list %u bitmap bit wrong\n", o);
+			return -EUCLEAN;
+		}
+		list_for_each_entry(g, &p->free_blocks[o], free_link) {
+			u32 idx = ccs_grain_idx(g);
+
+			if (g->state != CCS_GRAIN_FREE || g->order != o ||
+			    o > g->unit->order || idx & (BIT(o) - 1)) {
+				pr_err("arena: free block at grain %u of %pa is malformed (state %u order %u on list %u)\n",
+				       idx, &g->unit->phys, g->state, g->order, o);
+				return -EUCLEAN;
+			}
+			free_bytes += (u64)CCS_GRAIN_SIZE << o;
+		}
+	}
+	list_for_each_entry(u, &p->units, link) {
+		u32 i = 0;
+
+		held += u->size;
+		units++;
+		while (i < u->nr_grains) {
+			struct ccs_grain *g = &u->grains[i];
+			u32 j, n = BIT(g->order);
+
+			if (g->state == CCS_GRAIN_BODY || i + n > u->nr_grains) {
+				pr_err("arena: unit %pa grain %u heads nothing\n",
+				       &u->phys, i);
+				return -EUCLEAN;
+			}
+			for (j = 0; j < n; j++) {
+				struct ccs_grain *b = &g[j];
+				struct ccs_chunk *want = g->state == CCS_GRAIN_CARVED ?
+							 &g->head : NULL;
+
+				if ((j && b->state != CCS_GRAIN_BODY) ||
+				    rcu_access_pointer(b->slab) != want) {
+					pr_err("arena: unit %pa grain %u is in two places or lost\n",
+					       &u->phys, i + j);
+					return -EUCLEAN;
+				}
+			}
+			if (g->state == CCS_GRAIN_CARVED &&
+			    (g->head.size != (u32)CCS_GRAIN_SIZE << g->order ||
+			     g->head.phys != ccs_grain_phys(g))) {
+				pr_err("arena: slab at %pa does not match its block\n",
+				       &g->head.phys);
+				return -EUCLEAN;
+			}
+			i += n;
+		}
+	}
+	for (cls = 0; cls < p->nr_classes; cls++)
+		carved += p->classes[cls].bytes;
+	if (held != p->arena_bytes || free_bytes != p->arena_free ||
+	    units != p->nr_units || free_bytes + carved != held) {
+		pr_err("arena: %llu bytes in %llu units (recorded %llu in %llu), %llu free (recorded %llu), %llu carved: free + carved != held\n",
+		       held, units, p->arena_bytes, p->nr_units, free_bytes,
+		       p->arena_free, carved);
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/*
  * Sparse cannot follow one lock taken per loop iteration: these helpers
  * keep its context count unchanged; the loops in ccs_pool_check() balance.
  */
@@ -1121,6 +1525,22 @@ static void ccs_check_lock_cc(struct ccs_pool *p, unsigned int cpu, int cls)
 static void ccs_check_unlock_cc(struct ccs_pool *p, unsigned int cpu, int cls)
 {
 	spinlock_t *lock = &ccs_cc(p, cpu, cls)->lock;
+
+	__acquire(lock);
+	spin_unlock(lock);
+}
+
+static void ccs_check_lock_class(struct ccs_pool *p, int cls)
+{
+	spinlock_t *lock = &p->classes[cls].lock;
+
+	spin_lock_nest_lock(lock, &p->check_lock);
+	__release(lock);
+}
+
+static void ccs_check_unlock_class(struct ccs_pool *p, int cls)
+{
+	spinlock_t *lock = &p->classes[cls].lock;
 
 	__acquire(lock);
 	spin_unlock(lock);
@@ -1153,6 +1573,16 @@ int ccs_pool_check(struct ccs_pool *p)
 			if (cpu_possible(cpu))
 				ccs_check_unlock_cc(p, cpu, cls);
 	}
+	if (!ret) {
+		/* every class lock at once: carving and returning stop */
+		for (cls = 0; cls < p->nr_classes; cls++)
+			ccs_check_lock_class(p, cls);
+		spin_lock(&p->arena_lock);
+		ret = ccs_check_arena(p);
+		spin_unlock(&p->arena_lock);
+		for (cls = 0; cls < p->nr_classes; cls++)
+			ccs_check_unlock_class(p, cls);
+	}
 	spin_unlock_irqrestore(&p->check_lock, flags);
 	return ret;
 }
@@ -1181,8 +1611,8 @@ static int ccs_class_init(struct ccs_pool *p, int cls, unsigned int shift)
 
 	c->slot_shift = shift;
 	c->slot_size = 1U << shift;
-	c->chunk_size = clamp_t(u32, CCS_CHUNK_SLOTS * c->slot_size,
-				CCS_MIN_CHUNK_SIZE, CCS_MAX_CHUNK_SIZE);
+	c->slab_size = max_t(u32, c->slot_size, CCS_GRAIN_SIZE);
+	c->slab_order = ilog2(c->slab_size >> CCS_GRAIN_SHIFT);
 	c->mag_cap = clamp_t(u32, CCS_MAG_BYTES / c->slot_size, CCS_MAG_MIN,
 			     CCS_MAG_MAX);
 	/* half a magazine: enough to amortise the class lock, not hoard */
@@ -1245,9 +1675,12 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 		return NULL;
 	}
 	BUILD_BUG_ON(ARRAY_SIZE(ccs_preset_pow2) > CCS_MAX_CLASSES);
-	/* every partially free chunk must have a bucket below ALL_FREE */
-	BUILD_BUG_ON(CCS_MAX_SLOTS_PER_CHUNK - 1 >= 1U << (CCS_BUCKET_ALL_FREE - 1));
+	/* every partially free slab must have a bucket below ALL_FREE */
+	BUILD_BUG_ON(CCS_GRAIN_SLOTS - 1 >= 1U << (CCS_BUCKET_ALL_FREE - 1));
 	BUILD_BUG_ON(BITS_PER_LONG < CCS_NR_BUCKETS);
+	BUILD_BUG_ON(BITS_PER_LONG < CCS_UNIT_ORDERS);
+	/* a slot larger than a grain is one slab of its own */
+	BUILD_BUG_ON(CCS_MAX_SLOT_SHIFT > CCS_UNIT_MAX_SHIFT);
 
 	if (!nr_cpus)
 		return NULL;
@@ -1257,10 +1690,19 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 	p->nr_cpus = min(nr_cpus, ccs_env_max_cpus());
 	p->nr_classes = n;
 	spin_lock_init(&p->hash_lock);
+	spin_lock_init(&p->arena_lock);
 	spin_lock_init(&p->check_lock);
+	for (i = 0; i < CCS_UNIT_ORDERS; i++)
+		INIT_LIST_HEAD(&p->free_blocks[i]);
+	INIT_LIST_HEAD(&p->units);
 	atomic_long_set(&p->bad_frees, 0);
+	atomic_long_set(&p->dry_drains, 0);
+	atomic_long_set(&p->draining, 0);
+	atomic_long_set(&p->mapped, 0);
+	atomic_long_set(&p->mapped_hiwater, 0);
+	atomic_long_set(&p->mapped_peak, 0);
 
-	granules = max_t(u64, max_bytes >> CCS_MIN_CHUNK_SHIFT, 1);
+	granules = max_t(u64, max_bytes >> CCS_GRAIN_SHIFT, 1);
 	p->hash_bits = clamp_t(unsigned int, ilog2(roundup_pow_of_two(granules)),
 			       CCS_HASH_MIN_BITS, CCS_HASH_MAX_BITS);
 	p->hash = kvcalloc(1U << p->hash_bits, sizeof(*p->hash), GFP_KERNEL);
@@ -1295,16 +1737,17 @@ fail:
 
 int ccs_pool_destroy(struct ccs_pool *p)
 {
-	u32 chunks;
+	unsigned long flags;
+	u64 units;
 
 	if (!p)
 		return 0;
-	spin_lock(&p->hash_lock);
-	chunks = p->nr_chunks;
-	spin_unlock(&p->hash_lock);
-	if (chunks)
+	spin_lock_irqsave(&p->arena_lock, flags);
+	units = p->nr_units;
+	spin_unlock_irqrestore(&p->arena_lock, flags);
+	if (units)
 		return -EBUSY;
-	/* chunk metadata still waiting in ccs_chunk_free_meta() */
+	/* unit metadata still waiting in ccs_unit_free_meta() */
 	rcu_barrier();
 	ccs_pool_free(p);
 	return 0;

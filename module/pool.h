@@ -1,28 +1,32 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * cc_swiotlb pool core: size classes of bounce slots carved from chunks of
- * shared (decrypted) memory, per-CPU magazines over a per-class depot, and an
- * O(1) bounce-address -> slot lookup.
+ * cc_swiotlb pool core: one arena of shared (decrypted) memory, size classes
+ * of bounce slots carved from it, per-CPU magazines over a per-class depot,
+ * and an O(1) bounce-address -> slot lookup.
  *
  * The same source builds into the kernel module and into a userspace test and
  * benchmark binary: pool_env.h maps the handful of kernel facilities used here
  * (spinlocks, per-CPU data, atomics, RCU, metadata allocation) onto either the
  * kernel or pthreads.
  *
- * The pool never converts memory itself: kccd hands it chunks that are
- * already shared and takes back chunks whose slots are all free.
+ * The pool never converts memory itself: kccd adds memory that is already
+ * shared to the arena (ccs_arena_add()) and takes back arena units that are
+ * entirely free (ccs_arena_take_free()).  Moving memory between classes never
+ * converts: a class carves slabs from the arena and gives back slabs that
+ * became entirely free.
  *
  * Contexts:
  *   ccs_slot_alloc(), ccs_slot_free(), ccs_slot_lookup(), ccs_class_for(),
- *   ccs_class_avail(), ccs_slot_phys/vaddr/class():
+ *   ccs_class_avail(), ccs_slot_phys/vaddr/class(), ccs_pool_free_bytes(),
+ *   ccs_pool_mapped_bytes(), ccs_pool_held_bytes():
  *	any context, hardirq included; never sleep, never allocate.
- *   ccs_pool_drain(), ccs_class_stats(), ccs_pool_reset_hiwater(),
- *   ccs_pool_check():
+ *   ccs_pool_drain(), ccs_class_stats(), ccs_arena_stats(),
+ *   ccs_pool_reset_hiwater(), ccs_pool_take_peak(), ccs_pool_check():
  *	any context, never sleep, but walk every CPU (check: every slot):
  *	keep them off the map path.
- *   ccs_pool_create(), ccs_pool_destroy(), ccs_chunk_add(),
- *   ccs_chunk_take_free():
- *	process context, may sleep (GFP_KERNEL, synchronize_rcu()).
+ *   ccs_pool_create(), ccs_pool_destroy(), ccs_arena_add(),
+ *   ccs_arena_take_free():
+ *	process context, may sleep (GFP_KERNEL, rcu_barrier()).
  */
 #ifndef _CC_SWIOTLB_POOL_H
 #define _CC_SWIOTLB_POOL_H
@@ -33,8 +37,10 @@
 #define CCS_MIN_SLOT_SHIFT	9	/* 512 B */
 #define CCS_MAX_SLOT_SHIFT	19	/* 512 KiB */
 #define CCS_MAX_SLOT_SIZE	BIT(CCS_MAX_SLOT_SHIFT)
-#define CCS_MIN_CHUNK_SHIFT	16	/* 64 KiB: lookup granule */
-#define CCS_MAX_CHUNK_SHIFT	21	/* 2 MiB */
+#define CCS_GRAIN_SHIFT		16	/* 64 KiB: arena and lookup granule */
+#define CCS_GRAIN_SIZE		((u32)BIT(CCS_GRAIN_SHIFT))
+#define CCS_UNIT_MAX_SHIFT	21	/* 2 MiB: largest arena unit */
+#define CCS_UNIT_MAX_SIZE	((u32)BIT(CCS_UNIT_MAX_SHIFT))
 
 /* Class ladder presets (the table lives in pool.c). */
 enum ccs_preset {
@@ -43,15 +49,16 @@ enum ccs_preset {
 };
 
 /**
- * struct ccs_slot - metadata of one bounce slot, preallocated with its chunk
+ * struct ccs_slot - metadata of one bounce slot, preallocated with the arena
+ * memory it may be carved from
  * @orig:	physical address of the original buffer (valid while in use)
  * @size:	bytes mapped (valid while in use)
  * @offset:	offset of the mapping inside the slot (min_align_mask bits)
  * @owner:	opaque owner (the struct device) while in use
- * @chunk:	chunk this slot belongs to
+ * @chunk:	slab this slot belongs to (valid while the slab is carved)
  * @index:	slot index inside @chunk
  * @in_use:	1 while handed out by ccs_slot_alloc(), 0 otherwise
- * @next:	free-list link inside the chunk (slot index, or -1)
+ * @next:	free-list link inside the slab (slot index, or -1)
  */
 struct ccs_slot {
 	phys_addr_t orig;
@@ -67,10 +74,10 @@ struct ccs_slot {
 /**
  * struct ccs_class_stats - exact snapshot of one class
  * @slot_size:	bytes per slot
- * @chunks:	chunks of this class in the pool
- * @bytes:	shared bytes held by this class (chunks * chunk size)
- * @total:	slots in all chunks
- * @free:	slots not in use (chunk free lists + depot + magazines)
+ * @chunks:	slabs of this class carved from the arena
+ * @bytes:	arena bytes carved into this class (slabs * slab size)
+ * @total:	slots in all slabs
+ * @free:	slots not in use (slab free lists + depot + magazines)
  * @in_use:	slots handed out
  * @cached:	free slots sitting in per-CPU magazines or the depot
  * @hiwater:	highest @in_use seen since the last reset
@@ -94,13 +101,44 @@ struct ccs_class_stats {
 	u64 failures;
 };
 
+/**
+ * struct ccs_arena_stats - snapshot of the arena
+ * @bytes:	shared bytes in the arena (everything kccd added, not taken back)
+ * @free_bytes:	arena bytes not carved into any class
+ * @carved_bytes: arena bytes carved into classes (@bytes - @free_bytes)
+ * @units:	units in the arena (one per ccs_arena_add())
+ * @free_units:	units that are entirely free (ccs_arena_take_free() can take)
+ * @largest_free: largest contiguous free block, bytes
+ * @mapped_bytes: bytes of slots in use (streaming and coherent)
+ * @mapped_hiwater: highest @mapped_bytes since the last reset
+ * @held_at_mapped_hiwater: @bytes sampled when @mapped_hiwater was reached
+ * @carves:	slabs carved from the arena by the classes
+ * @slab_returns: entirely free slabs given back to the arena
+ * @dry_drains:	times an allocation found nothing and flushed every class's
+ *		magazines back (so no class strands memory another needs)
+ */
+struct ccs_arena_stats {
+	u64 bytes;
+	u64 free_bytes;
+	u64 carved_bytes;
+	u64 units;
+	u64 free_units;
+	u64 largest_free;
+	u64 mapped_bytes;
+	u64 mapped_hiwater;
+	u64 held_at_mapped_hiwater;
+	u64 carves;
+	u64 slab_returns;
+	u64 dry_drains;
+};
+
 struct ccs_pool;	/* opaque; defined in pool.c */
 
 /**
  * ccs_pool_create() - make an empty pool
  * @preset:	class ladder
- * @max_bytes:	most shared memory the pool will ever hold (sizes the lookup
- *		hash: more only makes its chains longer)
+ * @max_bytes:	most shared memory the arena will ever hold (sizes the
+ *		lookup hash: more only makes its chains longer)
  * @nr_cpus:	number of CPU ids (kernel: nr_cpu_ids; userspace: threads)
  *
  * Allocates every magazine the pool will ever use (per class: 2 per CPU and
@@ -113,9 +151,9 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 
 /**
  * ccs_pool_destroy() - free an empty pool
- * @p:	pool whose chunks have all been taken out (ccs_chunk_take_free())
+ * @p:	pool whose arena units have all been taken out (ccs_arena_take_free())
  *
- * Return: 0, or -EBUSY (and frees nothing) while the pool still holds chunks.
+ * Return: 0, or -EBUSY (and frees nothing) while the arena still holds units.
  */
 int ccs_pool_destroy(struct ccs_pool *p);
 
@@ -126,13 +164,12 @@ int ccs_pool_nr_classes(const struct ccs_pool *p);
 u32 ccs_class_slot_size(const struct ccs_pool *p, int cls);
 
 /**
- * ccs_class_chunk_size() - preferred chunk size for class @cls
+ * ccs_class_chunk_size() - size of the slabs class @cls carves from the arena
  * @p:		pool
  * @cls:	class index
  *
- * Small classes use small chunks so an idle pool holds little; large classes
- * use up to 2 MiB so one conversion serves many slots: clamp(8 * slot size,
- * 64 KiB, 2 MiB).  ccs_chunk_add() also takes any other valid size.
+ * One 64 KiB grain for slots up to 64 KiB, one slot for larger ones (a
+ * contiguous arena run of the slot's size).
  *
  * Return: bytes, or 0 for a bad @cls.
  */
@@ -166,15 +203,14 @@ int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
  * Safe from any context (hardirq included).  The returned slot has @orig,
  * @size, @offset and @owner filled in; the bounce address is
  * ccs_slot_phys(slot) (which already includes @offset).  Order of search:
- * this CPU's magazines, the class depot, the class's chunks (fullest chunk
- * first), then (trylock only) other CPUs' magazines of the wanted class;
- * only then the same for larger classes, and only those whose slots are at
- * most 4x the wanted slot size (bounded fallback: a small mapping must not
- * pin, and make kccd refill, a much larger class).
+ * this CPU's magazines, the class depot, the class's slabs (fullest first),
+ * a new slab carved from the arena, then (trylock only) other CPUs'
+ * magazines of the wanted class; then larger classes within 4x the wanted
+ * slot size; last, when even that fails, every class's cached slots are
+ * flushed back to the arena and the wanted class tries once more.
  *
- * Return: the slot, or NULL when the wanted class and every larger class
- * within 4x are empty (or the request is oversize: *cls_out is then
- * -EINVAL).
+ * Return: the slot, or NULL when no free memory of the pool can hold the
+ * mapping (or the request is oversize: *cls_out is then -EINVAL).
  */
 struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 				size_t size, unsigned int min_align_mask,
@@ -197,7 +233,7 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot);
  * @p:		pool
  * @phys:	any address inside the mapped range of the slot
  *
- * Safe from any context, against concurrent chunk addition and removal
+ * Safe from any context, against concurrent carving and arena changes
  * (RCU).  Any address inside the slot finds it, not only the mapped bytes:
  * callers check their range against @offset and @size.
  *
@@ -215,46 +251,78 @@ void *ccs_slot_vaddr(const struct ccs_slot *slot);
 int ccs_slot_class(const struct ccs_slot *slot);
 
 /**
- * ccs_chunk_add() - give the pool a chunk of already-shared memory
+ * ccs_arena_add() - give the arena a unit of already-shared memory
  * @p:		pool
- * @cls:	class to carve it into
  * @vaddr:	kernel virtual address, aligned to @size
  * @phys:	physical address, aligned to @size
- * @size:	power of two, >= the slot size and >= 64 KiB, <= 2 MiB
+ * @size:	power of two, 64 KiB .. 2 MiB
  *
- * Allocates the chunk's metadata with GFP_KERNEL: process context only, may
- * sleep.  The pool never reads or writes the memory itself.
+ * Preallocates (GFP_KERNEL) all the metadata any class may need to carve
+ * the unit: slot structs for the smallest slot size and lookup entries, so
+ * carving never allocates.  Process context only, may sleep.  The pool
+ * never reads or writes the memory itself.
  *
- * Return: 0; -EINVAL for a bad class, size or alignment, or a range that
- * overlaps a chunk already in the pool; -ENOMEM.
+ * Return: 0; -EINVAL for a bad size or alignment, or a range that overlaps
+ * memory already in the arena; -ENOMEM.
  */
-int ccs_chunk_add(struct ccs_pool *p, int cls, void *vaddr, phys_addr_t phys,
-		  u32 size);
+int ccs_arena_add(struct ccs_pool *p, void *vaddr, phys_addr_t phys, u32 size);
 
 /**
- * ccs_chunk_take_free() - remove one chunk whose slots are all free
+ * ccs_arena_take_free() - remove one entirely free arena unit
  * @p:		pool
- * @cls:	class
- * @vaddr:	set to the chunk's virtual address on success
+ * @max_size:	largest unit size wanted (0: any)
+ * @vaddr:	set to the unit's virtual address on success
  * @phys:	set to its physical address on success
  * @size:	set to its size on success
  *
- * Takes an entirely free chunk if there is one; if there is none, first
- * drains the class's per-CPU magazines and depot back into the chunk free
- * lists (ccs_pool_drain()) so idle slots are not stranded, then looks
- * again.  The metadata is freed after a grace period (call_rcu()), the
- * memory is the caller's at once: it re-encrypts and frees it.  Process
- * context only.
+ * Takes the largest entirely free unit of at most @max_size.  If there is
+ * none, first flushes every class's magazines and depot back (so cached
+ * slots do not pin one), then looks again: a larger unit may then be free
+ * as well, the next call finds it.  The metadata is freed after a
+ * grace period (call_rcu()); the memory is the caller's at once: it
+ * re-encrypts and frees it.  Process context only.
  *
- * Return: 0, -EINVAL for a bad @cls, or -ENOENT if no chunk of @cls is
- * entirely free.
+ * Return: 0, or -ENOENT if no unit is entirely free.
  */
-int ccs_chunk_take_free(struct ccs_pool *p, int cls, void **vaddr,
+int ccs_arena_take_free(struct ccs_pool *p, u32 max_size, void **vaddr,
 			phys_addr_t *phys, u32 *size);
+
+/** ccs_pool_held_bytes() - shared bytes in the arena (any context) */
+u64 ccs_pool_held_bytes(const struct ccs_pool *p);
+
+/** ccs_pool_mapped_bytes() - bytes of slots in use (any context) */
+u64 ccs_pool_mapped_bytes(const struct ccs_pool *p);
+
+/**
+ * ccs_pool_free_bytes() - free shared bytes: held minus mapped (any context)
+ * @p:	pool
+ *
+ * Counts free slots cached in classes as free: an allocation that finds its
+ * class dry flushes them back to the arena.
+ */
+u64 ccs_pool_free_bytes(const struct ccs_pool *p);
+
+/**
+ * ccs_pool_take_peak() - highest mapped bytes since the previous call
+ * @p:	pool
+ *
+ * For kccd's demand window; independent of the resettable high-water mark.
+ *
+ * Return: the peak; the next window starts at the current mapped bytes.
+ */
+u64 ccs_pool_take_peak(struct ccs_pool *p);
+
+/**
+ * ccs_arena_stats() - snapshot of the arena (takes the arena lock)
+ * @p:	pool
+ * @st:	filled in
+ */
+void ccs_arena_stats(struct ccs_pool *p, struct ccs_arena_stats *st);
 
 /**
  * ccs_pool_drain() - flush every cached free slot of class @cls (or of all
- * classes when @cls < 0) from magazines and the depot into chunk free lists.
+ * classes when @cls < 0) from magazines and the depot into slab free lists;
+ * slabs that become entirely free go back to the arena.
  * @p:		pool
  * @cls:	class, or negative for all
  *
@@ -268,7 +336,7 @@ void ccs_pool_drain(struct ccs_pool *p, int cls);
  * @p:		pool
  * @cls:	class index
  *
- * Return: slots in the class's chunks minus slots in use (cached slots in
+ * Return: slots in the class's slabs minus slots in use (cached slots in
  * other CPUs' magazines count as available); 0 for a bad @cls.
  */
 u64 ccs_class_avail(const struct ccs_pool *p, int cls);
@@ -283,12 +351,17 @@ u64 ccs_class_avail(const struct ccs_pool *p, int cls);
  */
 void ccs_class_stats(struct ccs_pool *p, int cls, struct ccs_class_stats *st);
 
-/** ccs_pool_reset_hiwater() - set every class's high-water mark to in_use */
+/**
+ * ccs_pool_reset_hiwater() - set every high-water mark (classes, mapped
+ * bytes) to the current use
+ * @p:	pool
+ */
 void ccs_pool_reset_hiwater(struct ccs_pool *p);
 
 /**
  * ccs_pool_check() - verify invariants: every slot is in exactly one of
- * {chunk free list, magazine/depot, in use} and every count matches.
+ * {slab free list, magazine/depot, in use}, every count matches, and no
+ * byte is lost: arena free + carved into classes == arena bytes.
  * @p:		pool
  *
  * Takes every lock of one class at a time, interrupts off: debug and test

@@ -274,7 +274,6 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 {
 	struct ccs_slot *slot;
 	size_t off;
-	int cls;
 
 	slot = ccs_find(cd, dev, dma, &off);
 	if (unlikely(!slot || off)) {
@@ -299,9 +298,7 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 	trace_cc_swiotlb_unmap(dev, dma, slot->orig, slot->size,
 			       ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
 			       dir);
-	cls = ccs_slot_class(slot);
 	ccs_slot_free(ccs_pool, slot);
-	ccs_kccd_check_free(cls);
 	this_cpu_inc(cd->stats->unmaps);
 }
 

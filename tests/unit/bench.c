@@ -110,10 +110,10 @@ static void b_case(int cls, unsigned int threads, unsigned int fill,
 		   u64 pairs)
 {
 	u32 slot = ccs_class_slot_size(b_pool, cls);
-	u32 chunk = ccs_class_chunk_size(b_pool, cls);
+	u32 chunk = 2U << 20;
 	u64 bytes = slot * (u64)B_MIN_SLOTS > B_MIN_BYTES ?
 		    slot * (u64)B_MIN_SLOTS : B_MIN_BYTES;
-	u64 nchunks = bytes / chunk, total = bytes / slot, held_n, i;
+	u64 nchunks = (bytes + chunk - 1) / chunk, total = bytes / slot, held_n, i;
 	static phys_addr_t next = 1ULL << 40;
 	struct b_thread t[2] = { { 0 } };
 	struct ccs_slot **held;
@@ -123,7 +123,7 @@ static void b_case(int cls, unsigned int threads, unsigned int fill,
 
 	/* fake memory: the pool never touches it */
 	for (i = 0; i < nchunks; i++, next += chunk)
-		if (ccs_chunk_add(b_pool, cls, (void *)(uintptr_t)(next + (1ULL << 44)),
+		if (ccs_arena_add(b_pool, (void *)(uintptr_t)(next + (1ULL << 44)),
 				  next, chunk))
 			abort();
 	held_n = total * fill / 100;
@@ -160,7 +160,7 @@ static void b_case(int cls, unsigned int threads, unsigned int fill,
 		void *va;
 		u32 size;
 
-		if (ccs_chunk_take_free(b_pool, cls, &va, &phys, &size))
+		if (ccs_arena_take_free(b_pool, 0, &va, &phys, &size))
 			abort();
 	}
 }

@@ -4,8 +4,8 @@
  * for the model engine (model.c): its first byte picks the class ladder and
  * the number of CPUs, every following operation takes a byte for its kind
  * (alloc with class/size/min_align_mask/alignment, free the k-th live slot,
- * add a chunk (sometimes an invalid or overlapping one), take a free chunk,
- * drain, switch CPU, double free, lookups, stats, invariant check) and a few
+ * add an arena unit (sometimes an invalid or overlapping one), take a free
+ * unit, drain, switch CPU, double free, lookups, stats, invariant check) and a few
  * more for its arguments.  Every pool answer is checked against the model;
  * a mismatch aborts, which libFuzzer reports as a crash.
  *

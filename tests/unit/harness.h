@@ -60,10 +60,10 @@ static inline void *h_fake_va(phys_addr_t phys)
 /* next free fake range of @size, aligned to @size */
 phys_addr_t h_fake_phys(u32 size);
 
-/* add a fake chunk of @size to class @cls; returns its phys or 0 */
-phys_addr_t h_add_chunk(struct ccs_pool *p, int cls, u32 size);
+/* add a fake arena unit of @size; returns its phys or 0 */
+phys_addr_t h_add_arena(struct ccs_pool *p, u32 size);
 
-/* take every chunk out of @p and destroy it; CHECKs that this works */
+/* take every arena unit out of @p and destroy it; CHECKs that this works */
 void h_teardown(struct ccs_pool *p);
 
 u64 h_seed(void);			/* SEED from the environment, or time */

@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Model-based test of the pool: random operations are applied both to the
- * pool and to a trivial reference model (per-chunk arrays of live slots,
- * per-class counters), and every answer of the pool is checked against it:
+ * pool and to a trivial reference model (arena units with per-grain
+ * occupancy, a list of live slots, per-class counters), and every answer of
+ * the pool is checked against it:
  *
- * - an allocation succeeds iff the wanted class or a larger one with slots
- *   at most 4x the wanted size has a free slot anywhere (chunk lists,
- *   depot, any CPU's magazines); it is served by such a class, by the
- *   wanted one whenever that has a free slot anywhere, keeps the
- *   min_align_mask bits, honours the
- *   alignment, never hands out a live slot twice; with one CPU it is served
- *   by the smallest class that has a free slot;
+ * - an allocation of class W must succeed, from W, if a slab of W holding
+ *   live slots has a free one; it must succeed if the arena, with every
+ *   slab that holds no live slot given back, has a free aligned run for a
+ *   slab of W (the buddy allocator coalesces fully, and a dry class flushes
+ *   every cache back); otherwise only a larger class within 4x may serve it;
+ *   it keeps the min_align_mask bits, honours the alignment, never hands out
+ *   a live slot twice;
  * - lookups find exactly the live slots, for any address inside them;
- * - ccs_chunk_take_free() succeeds iff some chunk of the class is unused;
- * - statistics equal the model's counters, exactly;
+ * - ccs_arena_take_free() succeeds iff a unit within its limit holds no live
+ *   slot, and takes such a unit;
+ * - statistics equal the model's counters; no byte is lost: arena free +
+ *   carved into classes == held;
  * - ccs_pool_check() passes.
  *
  * The same engine runs from a seeded RNG (test_model) or from the bytes of
@@ -21,23 +24,21 @@
  */
 #include "model.h"
 
-#define M_MAX_CHUNKS	48
-#define M_MAX_LIVE	4096
-#define M_MAX_CH_CLS	4	/* chunks per class */
+#define M_MAX_UNITS	24
+#define M_MAX_LIVE	1024
+#define M_GRAINS	32	/* per unit, at most */
 
-struct m_chunk {
+struct m_unit {
 	phys_addr_t phys;
 	u32 size;
-	int cls;
-	u32 nr_slots;
-	u32 live;
-	s32 *live_idx;		/* per slot: index in m->live, or -1 */
+	u32 nr_grains;
+	u16 occ[M_GRAINS];	/* live slots covering each grain */
+	s8 cls[M_GRAINS];	/* their class while occ > 0 */
 };
 
 struct m_live {
 	struct ccs_slot *slot;
 	phys_addr_t base;
-	int chunk;		/* index in m->chunks */
 	int cls;
 };
 
@@ -52,18 +53,17 @@ struct model {
 	unsigned int nr_cpus;
 	int ncls;
 	u32 slot_size[CCS_MAX_CLASSES];
-	struct m_chunk chunks[M_MAX_CHUNKS];
-	int nchunks;
+	struct m_unit units[M_MAX_UNITS];
+	int nunits;
 	struct m_live live[M_MAX_LIVE];
 	int nlive;
 	struct m_range reuse[16];
 	int nreuse;
 	phys_addr_t next_phys;
 	struct {
-		u64 total, in_use, hiwater, allocs, frees, fallbacks, failures;
-		u64 bytes;
-		u32 chunks;
+		u64 in_use, hiwater, allocs, frees, fallbacks, failures;
 	} c[CCS_MAX_CLASSES];
+	u64 held, mapped, mapped_hiwater;
 	u64 bad_frees;
 	struct ccs_slot *last_freed;	/* double-free candidate */
 	u64 ops;
@@ -97,13 +97,24 @@ static u64 m_below(struct m_src *s, u64 n)
 
 /* ---- model helpers ---------------------------------------------------- */
 
-static int m_chunk_of(struct model *m, phys_addr_t phys)
+static int m_unit_of(struct model *m, phys_addr_t phys)
 {
 	int i;
 
-	for (i = 0; i < m->nchunks; i++)
-		if (phys >= m->chunks[i].phys &&
-		    phys < m->chunks[i].phys + m->chunks[i].size)
+	for (i = 0; i < m->nunits; i++)
+		if (phys >= m->units[i].phys &&
+		    phys < m->units[i].phys + m->units[i].size)
+			return i;
+	return -1;
+}
+
+static int m_live_at(struct model *m, phys_addr_t addr)
+{
+	int i;
+
+	for (i = 0; i < m->nlive; i++)
+		if (addr >= m->live[i].base &&
+		    addr < m->live[i].base + m->slot_size[m->live[i].cls])
 			return i;
 	return -1;
 }
@@ -131,8 +142,79 @@ static int m_want(struct model *m, phys_addr_t orig, size_t size,
 	return -EINVAL;
 }
 
+/* grains of one slab of class @cls */
+static u32 m_slab_grains(struct model *m, int cls)
+{
+	return m->slot_size[cls] > 65536 ? m->slot_size[cls] / 65536 : 1;
+}
+
+/* a slab of @cls with live slots has a free one */
+static bool m_partial_slab(struct model *m, int cls)
+{
+	u32 per = m->slot_size[cls] < 65536 ? 65536 / m->slot_size[cls] : 1;
+	int u;
+	u32 g;
+
+	for (u = 0; u < m->nunits; u++)
+		for (g = 0; g < m->units[u].nr_grains; g++)
+			if (m->units[u].occ[g] && m->units[u].cls[g] == cls &&
+			    m->units[u].occ[g] < per)
+				return true;
+	return false;
+}
+
+/* an aligned run of @n grains without live slots */
+static bool m_free_run(struct model *m, u32 n)
+{
+	int u;
+	u32 g, j;
+
+	for (u = 0; u < m->nunits; u++) {
+		struct m_unit *un = &m->units[u];
+
+		for (g = 0; g + n <= un->nr_grains; g += n) {
+			for (j = 0; j < n && !un->occ[g + j]; j++)
+				;
+			if (j == n)
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool m_unit_idle(struct m_unit *un)
+{
+	u32 g;
+
+	for (g = 0; g < un->nr_grains; g++)
+		if (un->occ[g])
+			return false;
+	return true;
+}
+
+static void m_occupy(struct model *m, phys_addr_t base, int cls, int delta)
+{
+	int u = m_unit_of(m, base);
+	u32 g, n = m_slab_grains(m, cls);
+	struct m_unit *un;
+
+	CHECK(u >= 0);
+	if (u < 0)
+		return;
+	un = &m->units[u];
+	g = (base - un->phys) >> 16;
+	for (; n--; g++) {
+		if (delta > 0 && un->occ[g])
+			CHECK_EQ(un->cls[g], cls);	/* slab of one class */
+		un->occ[g] += delta;
+		un->cls[g] = cls;
+	}
+}
+
 static void m_compare_stats(struct model *m)
 {
+	struct ccs_arena_stats a;
+	u64 carved = 0;
 	int cls;
 
 	for (cls = 0; cls < m->ncls; cls++) {
@@ -140,20 +222,27 @@ static void m_compare_stats(struct model *m)
 
 		ccs_class_stats(m->p, cls, &st);
 		CHECK_EQ(st.slot_size, m->slot_size[cls]);
-		CHECK_EQ(st.total, m->c[cls].total);
 		CHECK_EQ(st.in_use, m->c[cls].in_use);
-		CHECK_EQ(st.free, m->c[cls].total - m->c[cls].in_use);
+		CHECK(st.total >= st.in_use);
+		CHECK_EQ(st.free, st.total - m->c[cls].in_use);
 		CHECK(st.cached <= st.free);
 		CHECK_EQ(st.hiwater, m->c[cls].hiwater);
 		CHECK_EQ(st.allocs, m->c[cls].allocs);
 		CHECK_EQ(st.frees, m->c[cls].frees);
 		CHECK_EQ(st.fallbacks, m->c[cls].fallbacks);
 		CHECK_EQ(st.failures, m->c[cls].failures);
-		CHECK_EQ(st.chunks, m->c[cls].chunks);
-		CHECK_EQ(st.bytes, m->c[cls].bytes);
-		CHECK_EQ(ccs_class_avail(m->p, cls),
-			 m->c[cls].total - m->c[cls].in_use);
+		CHECK_EQ(st.bytes, st.total * m->slot_size[cls]);
+		CHECK_EQ(st.bytes, (u64)st.chunks *
+			 (m->slot_size[cls] > 65536 ? m->slot_size[cls] : 65536));
+		CHECK_EQ(ccs_class_avail(m->p, cls), st.free);
+		carved += st.bytes;
 	}
+	ccs_arena_stats(m->p, &a);
+	CHECK_EQ(a.bytes, m->held);
+	CHECK_EQ(a.free_bytes + carved, a.bytes);	/* no byte lost */
+	CHECK_EQ(a.mapped_bytes, m->mapped);
+	CHECK_EQ(a.mapped_hiwater, m->mapped_hiwater);
+	CHECK_EQ(a.units, m->nunits);
 	CHECK_EQ(ccs_pool_bad_frees(m->p), m->bad_frees);
 }
 
@@ -170,12 +259,10 @@ static void m_alloc(struct model *m)
 	size_t size = target ? ssz / 2 + 1 + m_below(s, ssz / 2) : 1 + m_below(s, ssz);
 	unsigned int mask = masks[m_below(s, ARRAY_SIZE(masks))];
 	size_t align = 0;
-	int want, cls, expect = -1, served, ci;
+	int want, cls, served;
+	bool partial, must, fb = true;
 	struct ccs_slot *slot;
 	phys_addr_t phys, base;
-	bool fb = true;
-	struct m_chunk *ch;
-	u32 idx;
 
 	if (!m_below(s, 10))
 		mask = (1U << m_below(s, 21)) - 1;
@@ -187,39 +274,28 @@ static void m_alloc(struct model *m)
 		return;
 
 	want = m_want(m, orig, size, mask, align);
-	/* bounded fallback: slots at most 4x the wanted size */
-	for (cls = want < 0 ? m->ncls : want;
-	     cls < m->ncls && m->slot_size[cls] <= 4ULL * m->slot_size[want];
-	     cls++)
-		if (m->c[cls].in_use < m->c[cls].total) {
-			expect = cls;
-			break;
-		}
+	partial = want >= 0 && m_partial_slab(m, want);
+	must = want >= 0 && (partial || m_free_run(m, m_slab_grains(m, want)));
 	slot = ccs_slot_alloc(m->p, orig, size, mask, align, m, &cls, &fb);
 	CHECK_EQ(cls, want);
 	if (want < 0) {
 		CHECK(!slot);
 		return;
 	}
-	if (expect < 0) {
-		CHECK(!slot);
+	if (must)
+		CHECK(slot);
+	if (!slot) {
 		m->c[want].failures++;
 		return;
 	}
-	CHECK(slot);
-	if (!slot)
-		return;
 	m->last_freed = NULL;
 	served = ccs_slot_class(slot);
 	CHECK(served >= want && served < m->ncls);
-	CHECK(m->c[served].in_use < m->c[served].total);
 	CHECK_EQ(fb, served != want);
 	CHECK(m->slot_size[served] <= 4ULL * m->slot_size[want]);
-	/* the wanted class, stolen from another CPU if need be, comes first */
-	if (expect == want)
+	/* a free slot of the wanted class anywhere comes first */
+	if (partial)
 		CHECK_EQ(served, want);
-	if (m->nr_cpus == 1)
-		CHECK_EQ(served, expect);
 	if (served < want || served >= m->ncls)
 		return;
 
@@ -239,50 +315,36 @@ static void m_alloc(struct model *m)
 	CHECK(ccs_slot_lookup(m->p, phys) == slot);
 	CHECK(ccs_slot_lookup(m->p, base) == slot);
 	CHECK(ccs_slot_lookup(m->p, base + m->slot_size[served] - 1) == slot);
+	CHECK(m_unit_of(m, base) >= 0);
+	CHECK_EQ(m_live_at(m, base), -1);	/* never handed out twice */
+	if (m_unit_of(m, base) < 0 || m_live_at(m, base) != -1)
+		return;
 
-	ci = m_chunk_of(m, base);
-	CHECK(ci >= 0);
-	if (ci < 0)
-		return;
-	ch = &m->chunks[ci];
-	CHECK_EQ(ch->cls, served);
-	idx = (base - ch->phys) / m->slot_size[served];
-	CHECK_EQ(ch->live_idx[idx], -1);	/* never handed out twice */
-	if (ch->live_idx[idx] != -1)
-		return;
-	ch->live_idx[idx] = m->nlive;
-	ch->live++;
-	m->live[m->nlive++] = (struct m_live){ slot, base, ci, served };
+	m_occupy(m, base, served, 1);
+	m->live[m->nlive++] = (struct m_live){ slot, base, served };
 	m->c[served].in_use++;
 	m->c[served].allocs++;
 	if (served != want)
 		m->c[served].fallbacks++;
 	if (m->c[served].in_use > m->c[served].hiwater)
 		m->c[served].hiwater = m->c[served].in_use;
+	m->mapped += m->slot_size[served];
+	if (m->mapped > m->mapped_hiwater)
+		m->mapped_hiwater = m->mapped;
 }
 
 static void m_free_live(struct model *m, int k)
 {
 	struct m_live *l = &m->live[k];
-	struct m_chunk *ch = &m->chunks[l->chunk];
-	u32 idx = (l->base - ch->phys) / m->slot_size[l->cls];
 
 	ccs_slot_free(m->p, l->slot);
 	CHECK(!ccs_slot_lookup(m->p, l->base));
 	m->last_freed = l->slot;
-	ch->live_idx[idx] = -1;
-	ch->live--;
+	m_occupy(m, l->base, l->cls, -1);
 	m->c[l->cls].in_use--;
 	m->c[l->cls].frees++;
-	/* swap-remove, keeping the moved entry's back-reference right */
-	if (k != m->nlive - 1) {
-		struct m_live *last = &m->live[m->nlive - 1];
-		struct m_chunk *lch = &m->chunks[last->chunk];
-
-		lch->live_idx[(last->base - lch->phys) / m->slot_size[last->cls]] = k;
-		*l = *last;
-	}
-	m->nlive--;
+	m->mapped -= m->slot_size[l->cls];
+	*l = m->live[--m->nlive];
 }
 
 static void m_free(struct model *m)
@@ -306,10 +368,9 @@ static void m_double_free(struct model *m)
 static void m_lookup(struct model *m)
 {
 	struct m_src *s = m->src;
-	struct m_chunk *ch;
 	struct ccs_slot *r;
 	phys_addr_t addr;
-	u32 idx;
+	int k;
 
 	if (m->nlive && m_below(s, 2)) {
 		struct m_live *l = &m->live[m_below(s, m->nlive)];
@@ -318,30 +379,20 @@ static void m_lookup(struct model *m)
 		CHECK(ccs_slot_lookup(m->p, addr) == l->slot);
 		return;
 	}
-	if (m->nchunks && m_below(s, 4)) {
-		ch = &m->chunks[m_below(s, m->nchunks)];
-		addr = ch->phys + m_below(s, ch->size);
-		idx = (addr - ch->phys) / m->slot_size[ch->cls];
-		r = ccs_slot_lookup(m->p, addr);
-		if (ch->live_idx[idx] < 0)
-			CHECK(!r);
-		else
-			CHECK(r == m->live[ch->live_idx[idx]].slot);
-		return;
-	}
-	/* anywhere: only pool addresses of live slots may answer */
-	addr = H_FAKE_PHYS_BASE - (4 << 20) + m_below(s, m->next_phys - H_FAKE_PHYS_BASE + (8 << 20));
-	if (!m_below(s, 8))
-		addr = m_bits(s, 8);
-	r = ccs_slot_lookup(m->p, addr);
-	if (m_chunk_of(m, addr) < 0) {
-		CHECK(!r);
+	if (m->nunits && m_below(s, 4)) {
+		struct m_unit *un = &m->units[m_below(s, m->nunits)];
+
+		addr = un->phys + m_below(s, un->size);
 	} else {
-		ch = &m->chunks[m_chunk_of(m, addr)];
-		idx = (addr - ch->phys) / m->slot_size[ch->cls];
-		CHECK(r == (ch->live_idx[idx] < 0 ? NULL :
-			    m->live[ch->live_idx[idx]].slot));
+		addr = H_FAKE_PHYS_BASE - (4 << 20) +
+		       m_below(s, m->next_phys - H_FAKE_PHYS_BASE + (8 << 20));
+		if (!m_below(s, 8))
+			addr = m_bits(s, 8);
 	}
+	/* only addresses inside live slots answer */
+	r = ccs_slot_lookup(m->p, addr);
+	k = m_live_at(m, addr);
+	CHECK(r == (k < 0 ? NULL : m->live[k].slot));
 }
 
 static phys_addr_t m_new_range(struct model *m, u32 size)
@@ -349,7 +400,7 @@ static phys_addr_t m_new_range(struct model *m, u32 size)
 	phys_addr_t phys;
 	int i;
 
-	/* reuse a range an earlier chunk had: stale lookups must not see it */
+	/* reuse a range an earlier unit had: stale lookups must not see it */
 	for (i = 0; i < m->nreuse; i++) {
 		if (m->reuse[i].size >= size) {
 			phys = m->reuse[i].phys;
@@ -362,26 +413,23 @@ static phys_addr_t m_new_range(struct model *m, u32 size)
 	return phys;
 }
 
-static void m_add_chunk(struct model *m)
+static void m_add_unit(struct model *m)
 {
 	struct m_src *s = m->src;
-	int cls = m_below(s, m->ncls);
-	u32 min_shift = m->slot_size[cls] > 65536 ? ilog2(m->slot_size[cls]) : 16;
-	u32 size = 1U << (min_shift + m_below(s, 22 - min_shift));
+	u32 size = 1U << (16 + m_below(s, 6));
 	int bad = m_below(s, 16), ret;
-	struct m_chunk *ch;
+	struct m_unit *un;
 	phys_addr_t phys;
-	u32 i;
 
 	if (s->done)
 		return;
 	if (bad == 0 || bad == 1) {
 		/* invalid requests change nothing */
 		phys = m->next_phys + (8 << 20);
-		if (bad == 0 && m->nchunks) {
-			ch = &m->chunks[m_below(s, m->nchunks)];
-			phys = ch->phys;	/* overlaps */
-			size = ch->size;
+		if (bad == 0 && m->nunits) {
+			un = &m->units[m_below(s, m->nunits)];
+			phys = un->phys;	/* overlaps */
+			size = un->size;
 		} else if (m_below(s, 2)) {
 			phys = (phys + (2 << 20)) & ~((phys_addr_t)(2 << 20) - 1);
 			phys += 4096;		/* misaligned */
@@ -389,79 +437,61 @@ static void m_add_chunk(struct model *m)
 			size = m_below(s, 2) ? size / 2 + size / 4 : 4U << 20;
 		}
 		uenv_quiet++;
-		ret = ccs_chunk_add(m->p, cls, h_fake_va(phys), phys, size);
+		ret = ccs_arena_add(m->p, h_fake_va(phys), phys, size);
 		uenv_quiet--;
 		CHECK_EQ(ret, -EINVAL);
 		return;
 	}
-	if (m->nchunks >= M_MAX_CHUNKS || m->c[cls].chunks >= M_MAX_CH_CLS)
+	if (m->nunits >= M_MAX_UNITS)
 		return;
 	phys = m_new_range(m, size);
-	ret = ccs_chunk_add(m->p, cls, h_fake_va(phys), phys, size);
+	ret = ccs_arena_add(m->p, h_fake_va(phys), phys, size);
 	CHECK_EQ(ret, 0);
 	if (ret)
 		return;
-	ch = &m->chunks[m->nchunks++];
-	ch->phys = phys;
-	ch->size = size;
-	ch->cls = cls;
-	ch->nr_slots = size / m->slot_size[cls];
-	ch->live = 0;
-	ch->live_idx = malloc(ch->nr_slots * sizeof(*ch->live_idx));
-	for (i = 0; i < ch->nr_slots; i++)
-		ch->live_idx[i] = -1;
-	m->c[cls].total += ch->nr_slots;
-	m->c[cls].bytes += size;
-	m->c[cls].chunks++;
+	un = &m->units[m->nunits++];
+	memset(un, 0, sizeof(*un));
+	un->phys = phys;
+	un->size = size;
+	un->nr_grains = size >> 16;
+	m->held += size;
 }
 
-static void m_remove_chunk(struct model *m, int ci)
+static void m_take_free(struct model *m)
 {
-	struct m_chunk *ch = &m->chunks[ci];
-	int i;
-
-	m->c[ch->cls].total -= ch->nr_slots;
-	m->c[ch->cls].bytes -= ch->size;
-	m->c[ch->cls].chunks--;
-	if (m->nreuse < (int)ARRAY_SIZE(m->reuse))
-		m->reuse[m->nreuse++] = (struct m_range){ ch->phys, ch->size };
-	free(ch->live_idx);
-	if (ci != m->nchunks - 1) {
-		*ch = m->chunks[m->nchunks - 1];
-		for (i = 0; i < m->nlive; i++)
-			if (m->live[i].chunk == m->nchunks - 1)
-				m->live[i].chunk = ci;
-	}
-	m->nchunks--;
-}
-
-static void m_take_free(struct model *m, int cls)
-{
+	static const u32 limits[] = { 0, 64 << 10, 256 << 10, 1 << 20, 0 };
+	u32 limit = limits[m_below(m->src, ARRAY_SIZE(limits))];
 	phys_addr_t phys = 0;
-	bool expect = false;
+	u32 size = 0, best = 0;
 	void *va = NULL;
-	u32 size = 0;
-	int i, ci, ret;
+	int i, ui, ret;
 
-	for (i = 0; i < m->nchunks; i++)
-		if (m->chunks[i].cls == cls && !m->chunks[i].live)
-			expect = true;
-	ret = ccs_chunk_take_free(m->p, cls, &va, &phys, &size);
-	CHECK_EQ(ret, expect ? 0 : -ENOENT);
+	/* the largest idle one, or, when only the drain freed some, any */
+	for (i = 0; i < m->nunits; i++)
+		if (m_unit_idle(&m->units[i]) &&
+		    (!limit || m->units[i].size <= limit) &&
+		    m->units[i].size > best)
+			best = m->units[i].size;
+	ret = ccs_arena_take_free(m->p, limit, &va, &phys, &size);
+	CHECK_EQ(ret, best ? 0 : -ENOENT);
 	if (ret)
 		return;
 	m->last_freed = NULL;		/* its metadata may be gone */
-	ci = m_chunk_of(m, phys);
-	CHECK(ci >= 0);
-	if (ci < 0)
+	ui = m_unit_of(m, phys);
+	CHECK(ui >= 0);
+	if (ui < 0)
 		return;
-	CHECK_EQ(m->chunks[ci].phys, phys);
-	CHECK_EQ(m->chunks[ci].size, size);
-	CHECK_EQ(m->chunks[ci].cls, cls);
-	CHECK_EQ(m->chunks[ci].live, 0);
+	CHECK_EQ(m->units[ui].phys, phys);
+	CHECK_EQ(m->units[ui].size, size);
+	CHECK(size <= best);
+	CHECK(!limit || size <= limit);
+	CHECK(m_unit_idle(&m->units[ui]));
 	CHECK(va == h_fake_va(phys));
 	CHECK(!ccs_slot_lookup(m->p, phys));
-	m_remove_chunk(m, ci);
+	m->held -= size;
+	if (m->nreuse < (int)ARRAY_SIZE(m->reuse))
+		m->reuse[m->nreuse++] = (struct m_range){ phys, size };
+	m->units[ui] = m->units[--m->nunits];
 }
 
 static void m_reset_hiwater(struct model *m)
@@ -471,6 +501,7 @@ static void m_reset_hiwater(struct model *m)
 	ccs_pool_reset_hiwater(m->p);
 	for (cls = 0; cls < m->ncls; cls++)
 		m->c[cls].hiwater = m->c[cls].in_use;
+	m->mapped_hiwater = m->mapped;
 }
 
 /* ---- driver ------------------------------------------------------------- */
@@ -512,9 +543,9 @@ void model_run(const struct m_cfg *cfg, struct m_src *src)
 		else if (op < 880)
 			m_lookup(m);
 		else if (op < 920)
-			m_add_chunk(m);
+			m_add_unit(m);
 		else if (op < 950)
-			m_take_free(m, m_below(src, m->ncls));
+			m_take_free(m);
 		else if (op < 975)
 			uenv_set_cpu(m_below(src, m->nr_cpus));
 		else if (op < 980)
@@ -533,22 +564,20 @@ void model_run(const struct m_cfg *cfg, struct m_src *src)
 		}
 	}
 
-	/* wind down: everything balances, every chunk comes back */
+	/* wind down: everything balances, every unit comes back */
 	CHECK_EQ(ccs_pool_check(m->p), 0);
 	m_compare_stats(m);
 	while (m->nlive && !h_failed())
 		m_free_live(m, m->nlive - 1);
-	for (cls = 0; cls < m->ncls && !h_failed(); cls++) {
+	for (cls = 0; cls < m->ncls && !h_failed(); cls++)
 		CHECK_EQ(m->c[cls].in_use, 0);
-		while (m->c[cls].chunks && !h_failed())
-			m_take_free(m, cls);
-		m_take_free(m, cls);		/* -ENOENT */
-	}
+	for (i = 0; m->nunits && i < 1000 && !h_failed(); i++)
+		m_take_free(m);
+	CHECK_EQ(m->nunits, 0);
 	m_compare_stats(m);
+	CHECK_EQ(ccs_pool_check(m->p), 0);
 	if (!h_failed())
 		CHECK_EQ(ccs_pool_destroy(m->p), 0);
-	for (i = 0; i < m->nchunks; i++)
-		free(m->chunks[i].live_idx);
 	free(m);
 	uenv_set_cpu(0);
 }
@@ -573,10 +602,10 @@ static void test_model_one(enum ccs_preset preset, unsigned int nr_cpus,
 
 void test_model(void)
 {
-	test_model_one(CCS_PRESET_POW2, 4, 2500000);
+	test_model_one(CCS_PRESET_POW2, 4, 1500000);
 }
 
 void test_model_rfc(void)
 {
-	test_model_one(CCS_PRESET_RFC, 1, 1000000);
+	test_model_one(CCS_PRESET_RFC, 1, 600000);
 }

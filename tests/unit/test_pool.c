@@ -35,10 +35,10 @@ phys_addr_t h_fake_phys(u32 size)
 	return phys;
 }
 
-phys_addr_t h_add_chunk(struct ccs_pool *p, int cls, u32 size)
+phys_addr_t h_add_arena(struct ccs_pool *p, u32 size)
 {
 	phys_addr_t phys = h_fake_phys(size);
-	int ret = ccs_chunk_add(p, cls, h_fake_va(phys), phys, size);
+	int ret = ccs_arena_add(p, h_fake_va(phys), phys, size);
 
 	CHECK_EQ(ret, 0);
 	return ret ? 0 : phys;
@@ -46,17 +46,14 @@ phys_addr_t h_add_chunk(struct ccs_pool *p, int cls, u32 size)
 
 void h_teardown(struct ccs_pool *p)
 {
-	int cls;
+	phys_addr_t phys;
+	void *va;
+	u32 size;
 
 	CHECK_EQ(ccs_pool_check(p), 0);
-	for (cls = 0; cls < ccs_pool_nr_classes(p); cls++) {
-		phys_addr_t phys;
-		void *va;
-		u32 size;
-
-		while (!ccs_chunk_take_free(p, cls, &va, &phys, &size))
-			CHECK(va == h_fake_va(phys));
-	}
+	while (!ccs_arena_take_free(p, 0, &va, &phys, &size))
+		CHECK(va == h_fake_va(phys));
+	CHECK_EQ(ccs_pool_held_bytes(p), 0);
 	CHECK_EQ(ccs_pool_destroy(p), 0);
 }
 
@@ -92,16 +89,46 @@ static struct ccs_class_stats stats(struct ccs_pool *p, int cls)
 	return st;
 }
 
-/* a pool of POW2 with one default chunk in every class */
+/* a pool with an arena of 16 MiB (8 units of 2 MiB) */
 static struct ccs_pool *stocked_pool(enum ccs_preset preset)
 {
 	struct ccs_pool *p = ccs_pool_create(preset, 256ULL << 20, 2);
-	int cls;
+	int i;
 
 	CHECK(p);
-	for (cls = 0; p && cls < ccs_pool_nr_classes(p); cls++)
-		h_add_chunk(p, cls, ccs_class_chunk_size(p, cls));
+	for (i = 0; p && i < 8; i++)
+		h_add_arena(p, 2 << 20);
 	return p;
+}
+
+static struct ccs_arena_stats astats(struct ccs_pool *p)
+{
+	struct ccs_arena_stats st;
+
+	ccs_arena_stats(p, &st);
+	return st;
+}
+
+/* no byte lost: arena free + carved into classes == held */
+static void check_bytes(struct ccs_pool *p)
+{
+	struct ccs_arena_stats a = astats(p);
+	u64 carved = 0, mapped = 0;
+	int cls;
+
+	for (cls = 0; cls < ccs_pool_nr_classes(p); cls++) {
+		struct ccs_class_stats st = stats(p, cls);
+
+		carved += st.bytes;
+		mapped += st.in_use * st.slot_size;
+		CHECK_EQ(st.total * st.slot_size, st.bytes);
+	}
+	CHECK_EQ(a.free_bytes + carved, a.bytes);
+	CHECK_EQ(a.carved_bytes, carved);
+	CHECK_EQ(a.mapped_bytes, mapped);
+	CHECK_EQ(ccs_pool_held_bytes(p), a.bytes);
+	CHECK_EQ(ccs_pool_free_bytes(p), a.bytes - mapped);
+	CHECK_EQ(ccs_pool_check(p), 0);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -115,8 +142,7 @@ static void test_presets(void)
 	CHECK_EQ(ccs_pool_nr_classes(p), 11);
 	for (cls = 0; cls < 11; cls++) {
 		u32 slot = 512U << cls;
-		u32 chunk = slot * 8 < 65536 ? 65536 : slot * 8 > (2U << 20) ?
-			    2U << 20 : slot * 8;
+		u32 chunk = slot < 65536 ? 65536 : slot;
 
 		CHECK_EQ(ccs_class_slot_size(p, cls), slot);
 		CHECK_EQ(ccs_class_chunk_size(p, cls), chunk);
@@ -239,7 +265,7 @@ static void test_min_align_mask(void)
 	int cls, i, n;
 
 	for (cls = 0; cls < 11; cls++)
-		h_add_chunk(p, cls, 2U << 20);
+		h_add_arena(p, 2U << 20);
 	for (i = 0; i < 20000 && !h_failed(); i++) {
 		unsigned int mask = masks[h_below(&seed, ARRAY_SIZE(masks))];
 		phys_addr_t orig = h_rand(&seed) & 0xffffffffffULL;
@@ -292,48 +318,36 @@ static void test_min_align_mask(void)
 static void test_fallback_never_smaller(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	struct ccs_slot *s, *held[16];
+	struct ccs_slot *s, *held[128];
 	bool fb;
 	int cls, i;
 
-	/* only 512 B (class 0) and 16 KiB (class 5) have memory */
-	h_add_chunk(p, 0, 64 << 10);
-	h_add_chunk(p, 5, 128 << 10);		/* 8 slots */
-
-	/* 4 KiB wanted: class 3 empty, 512 B never used, 16 KiB serves */
-	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
-	CHECK(s);
-	CHECK_EQ(cls, 3);
-	CHECK(fb);
-	CHECK_EQ(ccs_slot_class(s), 5);
-	CHECK_EQ(stats(p, 5).fallbacks, 1);
-	CHECK_EQ(stats(p, 5).allocs, 1);
-	CHECK_EQ(stats(p, 3).allocs, 0);
-	CHECK_EQ(stats(p, 3).failures, 0);
-	ccs_slot_free(p, s);
-
-	/* take all 16 KiB slots: a 4 KiB request now fails (512 B is free) */
-	for (i = 0; i < 8; i++) {
-		held[i] = alloc(p, 0, 16384, 0, 0);
+	/* 64 KiB of arena: filled with 512 B slots, nothing larger fits */
+	h_add_arena(p, 64 << 10);
+	for (i = 0; i < 128; i++) {
+		held[i] = alloc(p, 0, 512, 0, 0);
 		CHECK(held[i]);
 	}
 	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
 	CHECK(!s);
 	CHECK_EQ(cls, 3);
 	CHECK_EQ(stats(p, 3).failures, 1);	/* counted on the wanted class */
-	CHECK_EQ(stats(p, 5).failures, 0);
-	/* and 512 B still works */
+	CHECK_EQ(stats(p, 0).failures, 0);
+	/* one 512 B slot free: still no 4 KiB (never a smaller class) */
+	ccs_slot_free(p, held[0]);
+	CHECK(!alloc(p, 0, 4096, 0, 0));
 	s = ccs_slot_alloc(p, 0, 100, 0, 0, NULL, &cls, &fb);
 	CHECK(s && !fb && ccs_slot_class(s) == 0);
-	if (s)
-		ccs_slot_free(p, s);
-	/* a 16 KiB request fails on class 5 */
-	CHECK(!alloc(p, 0, 16384, 0, 0));
-	CHECK_EQ(stats(p, 5).failures, 1);
-	for (i = 0; i < 8; i++)
+	held[0] = s;
+	for (i = 0; i < 128; i++)
 		if (held[i])
 			ccs_slot_free(p, held[i]);
-	CHECK_EQ(ccs_pool_check(p), 0);
+	/* all free again: the slab went back, 4 KiB now carves the grain */
+	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
+	CHECK(s && !fb && ccs_slot_class(s) == 3);
+	if (s)
+		ccs_slot_free(p, s);
+	check_bytes(p);
 	h_teardown(p);
 }
 
@@ -346,10 +360,9 @@ static void test_lookup(void)
 	phys_addr_t lo, hi;
 	int i;
 
-	/* many chunks, all classes, to get long lists if lookup were linear */
+	/* many units, to get long lists if lookup were linear */
 	for (i = 0; i < NCH; i++)
-		chunks[i] = h_add_chunk(p, i % 11, i % 3 ?
-					ccs_class_chunk_size(p, i % 11) : 2 << 20);
+		chunks[i] = h_add_arena(p, i % 3 ? 64 << 10 : 2 << 20);
 	lo = chunks[0];
 	hi = chunks[NCH - 1] + (2 << 20);
 
@@ -374,7 +387,7 @@ static void test_lookup(void)
 	CHECK(!ccs_slot_lookup(p, lo - 1));
 	CHECK(!ccs_slot_lookup(p, hi + 12345));
 	CHECK(!ccs_slot_lookup(p, 0xfffffffffffff000ULL));
-	CHECK(!ccs_slot_lookup(p, chunks[5] + 100));	/* all free */
+	CHECK(!ccs_slot_lookup(p, chunks[NCH - 5] + 100));	/* not carved */
 	for (i = 0; i < 8 && s[i]; i++) {
 		phys_addr_t phys = ccs_slot_phys(s[i]);
 
@@ -388,7 +401,7 @@ static void test_lookup(void)
 	CHECK_EQ(ccs_pool_destroy(p), 0);
 }
 
-static void test_chunk_add_validation(void)
+static void test_arena_add_validation(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
 	phys_addr_t ph = h_fake_phys(4 << 20);
@@ -397,44 +410,45 @@ static void test_chunk_add_validation(void)
 	void *got_va;
 	u32 got_size;
 
-	CHECK_EQ(ccs_chunk_add(p, -1, va, ph, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 11, va, ph, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 0, NULL, ph, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 96 << 10), -EINVAL);	/* not pow2 */
-	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 32 << 10), -EINVAL);	/* < 64K */
-	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 4 << 20), -EINVAL);	/* > 2M */
-	CHECK_EQ(ccs_chunk_add(p, 10, va, ph, 256 << 10), -EINVAL);	/* < slot */
-	CHECK_EQ(ccs_chunk_add(p, 0, va, ph + 4096, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 0, (char *)va + 4096, ph, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 3, va, ph + (64 << 10), 128 << 10), -EINVAL);
-	CHECK_EQ(stats(p, 0).chunks, 0);
+	CHECK_EQ(ccs_arena_add(p, NULL, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, va, ph, 96 << 10), -EINVAL);	/* not pow2 */
+	CHECK_EQ(ccs_arena_add(p, va, ph, 32 << 10), -EINVAL);	/* < 64K */
+	CHECK_EQ(ccs_arena_add(p, va, ph, 4 << 20), -EINVAL);	/* > 2M */
+	CHECK_EQ(ccs_arena_add(p, va, ph + 4096, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, (char *)va + 4096, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, va, ph + (64 << 10), 128 << 10), -EINVAL);
+	CHECK_EQ(astats(p).bytes, 0);
 
-	/* every power of two from max(slot, 64K) to 2M is accepted */
-	CHECK_EQ(ccs_chunk_add(p, 0, va, ph, 64 << 10), 0);
-	CHECK_EQ(ccs_chunk_add(p, 0, (char *)va + (128 << 10), ph + (128 << 10), 128 << 10), 0);
-	CHECK_EQ(ccs_chunk_add(p, 10, (char *)va + (2 << 20), ph + (2 << 20), 2 << 20), 0);
-	/* overlapping an existing chunk */
+	/* every power of two from 64K to 2M is accepted */
+	CHECK_EQ(ccs_arena_add(p, va, ph, 64 << 10), 0);
+	CHECK_EQ(ccs_arena_add(p, (char *)va + (128 << 10), ph + (128 << 10), 128 << 10), 0);
+	CHECK_EQ(ccs_arena_add(p, (char *)va + (2 << 20), ph + (2 << 20), 2 << 20), 0);
+	/* overlapping memory already in the arena */
 	uenv_quiet = 1;
-	CHECK_EQ(ccs_chunk_add(p, 1, va, ph, 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 1, (char *)va + (192 << 10), ph + (192 << 10), 64 << 10), -EINVAL);
-	CHECK_EQ(ccs_chunk_add(p, 3, va, ph, 2 << 20), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, va, ph, 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, (char *)va + (192 << 10), ph + (192 << 10), 64 << 10), -EINVAL);
+	CHECK_EQ(ccs_arena_add(p, va, ph, 2 << 20), -EINVAL);
 	uenv_quiet = 0;
-	CHECK_EQ(stats(p, 0).chunks, 2);
-	CHECK_EQ(stats(p, 0).total, 128 + 256);
-	CHECK_EQ(stats(p, 0).bytes, 192 << 10);
-	CHECK_EQ(stats(p, 10).total, 4);
-	CHECK_EQ(ccs_pool_check(p), 0);
+	CHECK_EQ(astats(p).bytes, (2 << 20) + (192 << 10));
+	CHECK_EQ(astats(p).free_bytes, (2 << 20) + (192 << 10));
+	CHECK_EQ(astats(p).units, 3);
+	CHECK_EQ(astats(p).free_units, 3);
+	CHECK_EQ(astats(p).largest_free, 2 << 20);
+	check_bytes(p);
 
-	/* destroy refuses while chunks remain */
+	/* destroy refuses while units remain */
 	CHECK_EQ(ccs_pool_destroy(p), -EBUSY);
-	CHECK_EQ(ccs_chunk_take_free(p, 10, &got_va, &got_phys, &got_size), 0);
+	/* the largest free unit within the limit */
+	CHECK_EQ(ccs_arena_take_free(p, 1 << 20, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(got_size, 128 << 10);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), 0);
 	CHECK_EQ(got_phys, ph + (2 << 20));
 	CHECK(got_va == (char *)va + (2 << 20));
 	CHECK_EQ(got_size, 2 << 20);
-	CHECK_EQ(ccs_chunk_take_free(p, 10, &got_va, &got_phys, &got_size), -ENOENT);
-	CHECK_EQ(ccs_chunk_take_free(p, 11, &got_va, &got_phys, &got_size), -EINVAL);
-	/* the range can be added again, to another class */
-	CHECK_EQ(ccs_chunk_add(p, 9, (char *)va + (2 << 20), ph + (2 << 20), 1 << 20), 0);
+	CHECK_EQ(ccs_arena_take_free(p, 32 << 10, &got_va, &got_phys, &got_size), -ENOENT);
+	/* the range can be added again */
+	CHECK_EQ(ccs_arena_add(p, (char *)va + (2 << 20), ph + (2 << 20), 1 << 20), 0);
+	check_bytes(p);
 	h_teardown(p);
 }
 
@@ -447,16 +461,18 @@ static void test_take_free_and_drain(void)
 	u32 got_size;
 	int i;
 
-	/* class 3 (4K), two chunks of 16 slots */
-	a = h_add_chunk(p, 3, 64 << 10);
-	b = h_add_chunk(p, 3, 64 << 10);
+	/* two units of 64 KiB: 32 slots of 4K */
+	a = h_add_arena(p, 64 << 10);
+	b = h_add_arena(p, 64 << 10);
 	for (i = 0; i < 32; i++) {
 		uenv_set_cpu(i & 1);
 		s[i] = alloc(p, 0, 4096, 0, 0);
 		CHECK(s[i]);
+		check_bytes(p);
 	}
 	CHECK(!alloc(p, 0, 4096, 0, 0));
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), -ENOENT);
 	/* free everything: the slots land in the two CPUs' magazines */
 	for (i = 0; i < 32; i++) {
 		uenv_set_cpu(i % 3 == 0);
@@ -466,23 +482,23 @@ static void test_take_free_and_drain(void)
 	CHECK(stats(p, 3).cached > 0);
 	CHECK_EQ(stats(p, 3).free, 32);
 	CHECK_EQ(ccs_class_avail(p, 3), 32);
-	CHECK_EQ(ccs_pool_check(p), 0);
-	/* take_free drains them back and returns both chunks */
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(ccs_pool_free_bytes(p), 128 << 10);
+	check_bytes(p);
+	/* take_free drains them back and returns both units */
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), 0);
 	CHECK(got_phys == a || got_phys == b);
 	CHECK(got_va == h_fake_va(got_phys));
 	CHECK_EQ(got_size, 64 << 10);
 	CHECK_EQ(stats(p, 3).cached, 0);
-	CHECK_EQ(stats(p, 3).chunks, 1);
-	CHECK_EQ(stats(p, 3).total, 16);
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(stats(p, 3).chunks, 0);
 	CHECK_EQ(stats(p, 3).total, 0);
-	CHECK_EQ(stats(p, 3).bytes, 0);
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+	check_bytes(p);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(astats(p).bytes, 0);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), -ENOENT);
 
 	/* explicit drain: cached goes to 0 for one class, or for all */
-	h_add_chunk(p, 0, 64 << 10);
-	h_add_chunk(p, 3, 64 << 10);
+	h_add_arena(p, 2 << 20);
 	for (i = 0; i < 8; i++)
 		s[i] = alloc(p, 0, i & 1 ? 4096 : 512, 0, 0);
 	for (i = 0; i < 8; i++)
@@ -490,17 +506,20 @@ static void test_take_free_and_drain(void)
 	CHECK(stats(p, 0).cached > 0 && stats(p, 3).cached > 0);
 	ccs_pool_drain(p, 3);
 	CHECK_EQ(stats(p, 3).cached, 0);
+	CHECK_EQ(stats(p, 3).bytes, 0);		/* slab went back */
 	CHECK(stats(p, 0).cached > 0);
 	ccs_pool_drain(p, -1);
 	CHECK_EQ(stats(p, 0).cached, 0);
+	CHECK_EQ(astats(p).free_bytes, 2 << 20);	/* coalesced */
+	CHECK_EQ(astats(p).largest_free, 2 << 20);
 	ccs_pool_drain(p, 42);			/* ignored */
-	CHECK_EQ(ccs_pool_check(p), 0);
+	check_bytes(p);
 
-	/* a chunk with one slot in use is never taken */
+	/* a unit with one slot in use is never taken */
 	s[0] = alloc(p, 0, 4096, 0, 0);
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), -ENOENT);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), -ENOENT);
 	ccs_slot_free(p, s[0]);
-	CHECK_EQ(ccs_chunk_take_free(p, 3, &got_va, &got_phys, &got_size), 0);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), 0);
 	h_teardown(p);
 }
 
@@ -514,50 +533,62 @@ static bool in_chunk(struct ccs_slot *s, phys_addr_t chunk, u32 size)
 static void test_fullest_chunk_first(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	struct ccs_slot *s[24], *x[8];
-	bool freed[24] = { false };
-	phys_addr_t a, b, c, got_phys;
-	void *got_va;
-	u32 got_size;
+	struct ccs_slot *s[48], *x[16];
+	bool freed[48] = { false };
+	phys_addr_t a = 0, b = 0, c = 0;
 	int i;
 
-	/* class 8 (128 KiB): magazine of 2, refills one slot at a time */
-	a = h_add_chunk(p, 8, 1 << 20);			/* 8 slots each */
-	b = h_add_chunk(p, 8, 1 << 20);
-	c = h_add_chunk(p, 8, 1 << 20);
-	for (i = 0; i < 24; i++) {
-		s[i] = alloc(p, 0, 128 << 10, 0, 0);
+	/* class 3 (4 KiB): slabs of 16 slots, 256 KiB of arena */
+	h_add_arena(p, 256 << 10);
+	for (i = 0; i < 48; i++) {
+		s[i] = alloc(p, 0, 4096, 0, 0);
 		CHECK(s[i]);
 	}
 	if (h_failed())
 		return;
-	/* leave a: 7 free, b: 1 free, c: 8 free (all) */
-	for (i = 0; i < 24; i++) {
-		bool in_a = in_chunk(s[i], a, 1 << 20);
-		bool in_b = in_chunk(s[i], b, 1 << 20);
-		bool in_c = in_chunk(s[i], c, 1 << 20);
+	/* the batch carved ahead; draining gives the untouched slab back */
+	ccs_pool_drain(p, 3);
+	CHECK_EQ(stats(p, 3).chunks, 3);
+	for (i = 0; i < 48; i++) {
+		phys_addr_t slab = slot_base(p, s[i]) & ~0xffffULL;
+
+		if (!a || slab == a)
+			a = slab;
+		else if (!b || slab == b)
+			b = slab;
+		else
+			c = slab;
+	}
+	/* leave a: 15 free, b: 1 free, c: 16 free (all) */
+	for (i = 0; i < 48; i++) {
+		bool in_a = in_chunk(s[i], a, 64 << 10);
+		bool in_b = in_chunk(s[i], b, 64 << 10);
+		bool in_c = in_chunk(s[i], c, 64 << 10);
 
 		freed[i] = in_c || (in_a && s[i]->index != 0) ||
 			   (in_b && s[i]->index == 3);
 		if (freed[i])
 			ccs_slot_free(p, s[i]);
 	}
-	ccs_pool_drain(p, 8);
-	CHECK_EQ(stats(p, 8).in_use, 1 + 7);
+	ccs_pool_drain(p, 3);
+	CHECK_EQ(stats(p, 3).in_use, 1 + 15);
+	/* c went back to the arena as soon as it was all free */
+	CHECK_EQ(stats(p, 3).chunks, 2);
+	CHECK_EQ(astats(p).free_bytes, 128 << 10);
+	check_bytes(p);
 
-	x[0] = alloc(p, 0, 128 << 10, 0, 0);	/* fullest first: b */
-	CHECK(x[0] && in_chunk(x[0], b, 1 << 20));
-	for (i = 1; i < 8; i++) {		/* then a, never c */
-		x[i] = alloc(p, 0, 128 << 10, 0, 0);
-		CHECK(x[i] && in_chunk(x[i], a, 1 << 20));
+	/* the 16 free slots of a and b are used before any new slab */
+	for (i = 0; i < 16; i++) {
+		x[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(x[i] && (in_chunk(x[i], a, 64 << 10) ||
+			       in_chunk(x[i], b, 64 << 10)));
 	}
-	/* c stayed whole, so kccd can take it back */
-	CHECK_EQ(ccs_chunk_take_free(p, 8, &got_va, &got_phys, &got_size), 0);
-	CHECK_EQ(got_phys, c);
-	for (i = 0; i < 8; i++)
+	CHECK_EQ(stats(p, 3).chunks, 2);
+	CHECK_EQ(astats(p).free_bytes, 128 << 10);
+	for (i = 0; i < 16; i++)
 		if (x[i])
 			ccs_slot_free(p, x[i]);
-	for (i = 0; i < 24; i++)
+	for (i = 0; i < 48; i++)
 		if (!freed[i])
 			ccs_slot_free(p, s[i]);
 	h_teardown(p);
@@ -566,40 +597,37 @@ static void test_fullest_chunk_first(void)
 static void test_fallback_bounded(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	struct ccs_slot *s;
+	struct ccs_slot *s, *big[4];
 	bool fb;
-	int cls;
+	int cls, i;
 
-	/* only 512 KiB slots: 4 KiB (128x) must not use them, 128 KiB may */
-	h_add_chunk(p, 10, 2 << 20);
+	/*
+	 * 2 MiB of arena, all in four 512 KiB slots: fallback only uses a
+	 * cached larger slot within 4x, otherwise the caches are flushed back
+	 * to the arena and the wanted class carves.
+	 */
+	h_add_arena(p, 2 << 20);
+	for (i = 0; i < 4; i++)
+		big[i] = alloc(p, 0, 512 << 10, 0, 0);
+	CHECK(big[0] && big[1] && big[2] && big[3]);
 	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
 	CHECK(!s);
-	CHECK_EQ(cls, 3);
 	CHECK_EQ(stats(p, 3).failures, 1);
-	CHECK_EQ(stats(p, 10).allocs, 0);
-	s = ccs_slot_alloc(p, 0, 65536, 0, 0, NULL, &cls, &fb);	/* 8x */
-	CHECK(!s);
-	s = ccs_slot_alloc(p, 0, 131072, 0, 0, NULL, &cls, &fb);	/* 4x */
-	CHECK(s);
-	CHECK(fb);
-	CHECK_EQ(cls, 8);
-	CHECK_EQ(ccs_slot_class(s), 10);
+	for (i = 0; i < 4; i++)
+		ccs_slot_free(p, big[i]);
+	CHECK_EQ(stats(p, 10).cached, 4);
+	/* 128 KiB (4x) may take a cached 512 KiB slot */
+	s = ccs_slot_alloc(p, 0, 131072, 0, 0, NULL, &cls, &fb);
+	CHECK(s && fb && cls == 8 && ccs_slot_class(s) == 10);
 	ccs_slot_free(p, s);
-	h_teardown(p);
-
-	/* rfc: 16 KiB has no larger class within 4x; 4 KiB may use 16 KiB */
-	p = ccs_pool_create(CCS_PRESET_RFC, 64 << 20, 1);
-	h_add_chunk(p, 3, 128 << 10);
-	h_add_chunk(p, 4, 2 << 20);
-	s = ccs_slot_alloc(p, 0, 16384, 0, 0, NULL, &cls, &fb);
-	CHECK(s && ccs_slot_class(s) == 3);
-	ccs_slot_free(p, s);
+	/* 4 KiB (128x) does not: it drains the caches and carves */
 	s = ccs_slot_alloc(p, 0, 4096, 0, 0, NULL, &cls, &fb);
-	CHECK(s && ccs_slot_class(s) == 3 && fb);
-	ccs_slot_free(p, s);
-	s = ccs_slot_alloc(p, 0, 8192, 0, 0, NULL, &cls, &fb);
-	CHECK(s && ccs_slot_class(s) == 3);
-	ccs_slot_free(p, s);
+	CHECK(s && !fb && ccs_slot_class(s) == 3);
+	CHECK_EQ(stats(p, 10).allocs, 5);
+	CHECK_EQ(astats(p).dry_drains, 1);
+	if (s)
+		ccs_slot_free(p, s);
+	check_bytes(p);
 	h_teardown(p);
 }
 
@@ -611,14 +639,13 @@ static void test_steal_before_fallback(void)
 	int cls, i;
 
 	/* every 2 KiB slot ends up cached in CPU 0's magazines */
-	h_add_chunk(p, 2, 64 << 10);
+	h_add_arena(p, 64 << 10);
 	uenv_set_cpu(0);
 	for (i = 0; i < 32; i++)
 		s[i] = alloc(p, 0, 2048, 0, 0);
 	for (i = 0; i < 32; i++)
 		if (s[i])
 			ccs_slot_free(p, s[i]);
-	h_add_chunk(p, 3, 64 << 10);
 	/* CPU 1: steal a 2 KiB slot rather than fall back to 4 KiB */
 	uenv_set_cpu(1);
 	t = ccs_slot_alloc(p, 0, 2048, 0, 0, NULL, &cls, &fb);
@@ -626,6 +653,7 @@ static void test_steal_before_fallback(void)
 	CHECK(!fb);
 	CHECK(t && ccs_slot_class(t) == 2);
 	CHECK_EQ(stats(p, 3).allocs, 0);
+	CHECK_EQ(astats(p).dry_drains, 0);
 	ccs_slot_free(p, t);
 	uenv_set_cpu(0);
 	h_teardown(p);
@@ -638,10 +666,9 @@ static void test_stats_exact(void)
 	struct ccs_class_stats st;
 	int i;
 
-	h_add_chunk(p, 2, 64 << 10);		/* 32 x 2K */
-	h_add_chunk(p, 4, 64 << 10);		/* 8 x 8K */
-	for (i = 0; i < 40; i++) {
-		s[i] = alloc(p, 0, 2048, 0, 0);	/* 32 from class 2, 8 fall back */
+	h_add_arena(p, 64 << 10);		/* 32 x 2K */
+	for (i = 0; i < 32; i++) {
+		s[i] = alloc(p, 0, 2048, 0, 0);
 		CHECK(s[i]);
 	}
 	CHECK(!alloc(p, 0, 1500, 0, 0));		/* failure on class 2 */
@@ -658,11 +685,9 @@ static void test_stats_exact(void)
 	CHECK_EQ(st.bytes, 64 << 10);
 	CHECK_EQ(stats(p, 3).failures, 1);
 	CHECK_EQ(stats(p, 3).allocs, 0);
-	st = stats(p, 4);
-	CHECK_EQ(st.allocs, 8);
-	CHECK_EQ(st.fallbacks, 8);
-	CHECK_EQ(st.in_use, 8);
-	CHECK_EQ(ccs_class_avail(p, 4), 0);
+	CHECK_EQ(astats(p).mapped_bytes, 64 << 10);
+	CHECK_EQ(astats(p).mapped_hiwater, 64 << 10);
+	CHECK_EQ(astats(p).held_at_mapped_hiwater, 64 << 10);
 
 	for (i = 0; i < 20; i++) {
 		uenv_set_cpu(i % 3 == 0);
@@ -676,21 +701,25 @@ static void test_stats_exact(void)
 	CHECK_EQ(st.hiwater, 32);
 	CHECK(st.cached <= st.free);
 	CHECK_EQ(ccs_class_avail(p, 2), 20);
+	CHECK_EQ(astats(p).mapped_bytes, 12 * 2048);
+	CHECK_EQ(ccs_pool_take_peak(p), 64 << 10);
+	CHECK_EQ(ccs_pool_take_peak(p), 12 * 2048);
 	ccs_pool_reset_hiwater(p);
 	CHECK_EQ(stats(p, 2).hiwater, 12);
-	CHECK_EQ(stats(p, 4).hiwater, 8);
+	CHECK_EQ(astats(p).mapped_hiwater, 12 * 2048);
 	s[0] = alloc(p, 0, 2048, 0, 0);
 	CHECK_EQ(stats(p, 2).hiwater, 13);
+	CHECK_EQ(astats(p).mapped_hiwater, 13 * 2048);
 	ccs_slot_free(p, s[0]);
 	CHECK_EQ(stats(p, 2).hiwater, 13);
-	for (i = 20; i < 40; i++)
+	for (i = 20; i < 32; i++)
 		ccs_slot_free(p, s[i]);
 	st = stats(p, 2);
 	CHECK_EQ(st.allocs, 33);
 	CHECK_EQ(st.frees, 33);
 	CHECK_EQ(st.in_use, 0);
-	CHECK_EQ(stats(p, 4).frees, 8);
-	CHECK_EQ(ccs_pool_check(p), 0);
+	CHECK_EQ(astats(p).mapped_bytes, 0);
+	check_bytes(p);
 	ccs_class_stats(p, 99, &st);
 	CHECK_EQ(st.slot_size, 0);
 	CHECK_EQ(ccs_class_avail(p, 99), 0);
@@ -740,7 +769,7 @@ static void test_check_catches_corruption(void)
 	s32 next;
 	u32 index;
 
-	h_add_chunk(p, 3, 64 << 10);
+	h_add_arena(p, 64 << 10);
 	used = alloc(p, 0, 4096, 0, 0);
 	onlist = alloc(p, 0, 4096, 0, 0);
 	cached = alloc(p, 0, 4096, 0, 0);
@@ -796,7 +825,7 @@ static void test_cross_cpu_and_steal(void)
 	int i, round;
 
 	/* class 7 (64 KiB): 8 slots, magazines of 4 */
-	h_add_chunk(p, 7, 512 << 10);
+	h_add_arena(p, 512 << 10);
 	for (round = 0; round < 4; round++) {
 		/* cpu 1 takes everything, cpu 2 frees it into its magazines */
 		uenv_set_cpu(1);
@@ -892,7 +921,7 @@ static void test_lookup_small_hash(void)
 	int i;
 
 	for (i = 0; i < 200; i++)
-		h_add_chunk(p, 3, i & 1 ? 64 << 10 : 2 << 20);
+		h_add_arena(p, i & 1 ? 64 << 10 : 2 << 20);
 	for (i = 0; i < 64; i++) {
 		s[i] = alloc(p, 0, 4096, 0, 0);
 		CHECK(s[i] && ccs_slot_lookup(p, ccs_slot_phys(s[i]) + 4095) == s[i]);
@@ -911,12 +940,11 @@ static void test_scarce_class_fair_share(void)
 	int i;
 
 	/*
-	 * 32 slots of 2 KiB and some 8 KiB ones.  Two CPUs alternate: a refill
+	 * 64 KiB of arena, 32 slots of 2 KiB.  Two CPUs alternate: a refill
 	 * must not hoard the whole class in one CPU's magazine, or the other
-	 * falls back to 8 KiB slots while 2 KiB ones sit idle.
+	 * fails while 2 KiB slots sit idle.
 	 */
-	h_add_chunk(p, 2, 64 << 10);
-	h_add_chunk(p, 4, 64 << 10);
+	h_add_arena(p, 64 << 10);
 	for (i = 0; i < 32; i++) {
 		uenv_set_cpu(i & 1);
 		s[i] = alloc(p, 0, 2048, 0, 0);
@@ -927,6 +955,148 @@ static void test_scarce_class_fair_share(void)
 	for (i = 0; i < 32; i++)
 		if (s[i])
 			ccs_slot_free(p, s[i]);
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
+
+/* One class's cached slots never strand memory another class needs. */
+static void test_dry_class_drains_others(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *s[512], *big[4];
+	int i, n = 0;
+
+	h_add_arena(p, 2 << 20);
+	/* fill the arena with 4 KiB slots from two CPUs */
+	for (i = 0; i < 512; i++) {
+		uenv_set_cpu(i & 1);
+		s[i] = alloc(p, 0, 4096, 0, 0);
+		n += !!s[i];
+	}
+	CHECK_EQ(n, 512);			/* every byte usable */
+	CHECK(!alloc(p, 0, 4096, 0, 0));
+	CHECK(!alloc(p, 0, 512, 0, 0));
+	check_bytes(p);
+	/* free them all: most sit in magazines and the depot */
+	for (i = 0; i < 512; i++) {
+		uenv_set_cpu(i % 3 == 0);
+		if (s[i])
+			ccs_slot_free(p, s[i]);
+	}
+	uenv_set_cpu(1);
+	CHECK(stats(p, 3).cached > 0);
+	check_bytes(p);
+	/* four 512 KiB mappings still fit: the caches go back on demand */
+	for (i = 0; i < 4; i++) {
+		big[i] = alloc(p, 0, 512 << 10, 0, 0);
+		CHECK(big[i] && ccs_slot_class(big[i]) == 10);
+		check_bytes(p);
+	}
+	CHECK(astats(p).dry_drains >= 1);
+	CHECK_EQ(stats(p, 3).bytes, 0);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	for (i = 0; i < 4; i++)
+		if (big[i])
+			ccs_slot_free(p, big[i]);
+	uenv_set_cpu(0);
+	h_teardown(p);
+}
+
+/* Large mappings take contiguous runs; they fail only when none exists. */
+static void test_contiguous_runs(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s[32], *t;
+	int i;
+
+	h_add_arena(p, 2 << 20);
+	for (i = 0; i < 32; i++) {
+		s[i] = alloc(p, 0, 64 << 10, 0, 0);
+		CHECK(s[i]);
+	}
+	/* every other 64 KiB grain free: 1 MiB free, no 128 KiB run */
+	for (i = 0; i < 32; i += 2)
+		ccs_slot_free(p, s[i]);
+	ccs_pool_drain(p, -1);
+	CHECK_EQ(astats(p).free_bytes, 1 << 20);
+	CHECK_EQ(astats(p).largest_free, 64 << 10);
+	CHECK(!alloc(p, 0, 128 << 10, 0, 0));
+	t = alloc(p, 0, 64 << 10, 0, 0);	/* a grain still fits */
+	CHECK(t);
+	ccs_slot_free(p, t);
+	check_bytes(p);
+	/* free one neighbour: its buddy merges, a 128 KiB run appears */
+	ccs_slot_free(p, s[1]);
+	s[1] = NULL;
+	ccs_pool_drain(p, -1);
+	CHECK_EQ(astats(p).largest_free, 128 << 10);
+	t = alloc(p, 0, 100 << 10, 0, 0);
+	CHECK(t && ccs_slot_class(t) == 8);
+	if (t)
+		CHECK_EQ(slot_base(p, t) % (128 << 10), 0);
+	ccs_slot_free(p, t);
+	for (i = 3; i < 32; i += 2)
+		ccs_slot_free(p, s[i]);
+	ccs_pool_drain(p, -1);
+	/* all free: one 2 MiB block again, four 512 KiB mappings fit */
+	CHECK_EQ(astats(p).largest_free, 2 << 20);
+	CHECK_EQ(astats(p).free_units, 1);
+	for (i = 0; i < 4; i++) {
+		s[i] = alloc(p, 0, 512 << 10, 0, 0);
+		CHECK(s[i]);
+	}
+	CHECK(!alloc(p, 0, 512 << 10, 0, 0));
+	for (i = 0; i < 4; i++)
+		if (s[i])
+			ccs_slot_free(p, s[i]);
+	check_bytes(p);
+	h_teardown(p);
+}
+
+/* Random mixes over every class: no byte lost at any step. */
+static void test_no_byte_lost(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *live[256] = { NULL };
+	u64 seed = h_seed();
+	u32 adds = 0;
+	int i;
+
+	h_add_arena(p, 1 << 20);
+	h_add_arena(p, 64 << 10);
+	for (i = 0; i < 6000 && !h_failed(); i++) {
+		int k = h_below(&seed, 256);
+		u64 op = h_below(&seed, 100);
+
+		uenv_set_cpu(h_below(&seed, 2));
+		if (op < 2 && adds < 8) {
+			h_add_arena(p, 64U << h_below(&seed, 6) << 10);
+			adds++;
+		} else if (op < 4) {
+			phys_addr_t ph;
+			void *va;
+			u32 sz;
+
+			if (!ccs_arena_take_free(p, 0, &va, &ph, &sz))
+				CHECK(va == h_fake_va(ph));
+		} else if (op < 6) {
+			ccs_pool_drain(p, (int)h_below(&seed, 12) - 1);
+		} else if (live[k]) {
+			ccs_slot_free(p, live[k]);
+			live[k] = NULL;
+		} else {
+			size_t sz = 1 + h_below(&seed, 1 + h_below(&seed, 512 << 10));
+
+			live[k] = alloc(p, 0, sz, 0, 0);
+		}
+		if (i % 7 == 0)
+			check_bytes(p);
+	}
+	for (i = 0; i < 256; i++)
+		if (live[i])
+			ccs_slot_free(p, live[i]);
+	check_bytes(p);
 	uenv_set_cpu(0);
 	h_teardown(p);
 }
@@ -1004,7 +1174,7 @@ static const struct {
 	{ "fallback_bounded", test_fallback_bounded },
 	{ "steal_before_fallback", test_steal_before_fallback },
 	{ "lookup", test_lookup },
-	{ "chunk_add_validation", test_chunk_add_validation },
+	{ "arena_add_validation", test_arena_add_validation },
 	{ "take_free_and_drain", test_take_free_and_drain },
 	{ "fullest_chunk_first", test_fullest_chunk_first },
 	{ "stats_exact", test_stats_exact },
@@ -1015,6 +1185,9 @@ static const struct {
 	{ "map_path_allocates_nothing", test_map_path_allocates_nothing },
 	{ "lookup_small_hash", test_lookup_small_hash },
 	{ "scarce_class_fair_share", test_scarce_class_fair_share },
+	{ "dry_class_drains_others", test_dry_class_drains_others },
+	{ "contiguous_runs", test_contiguous_runs },
+	{ "no_byte_lost", test_no_byte_lost },
 	{ "model_pow2", test_model },
 	{ "model_rfc", test_model_rfc },
 	{ "stress_2_threads", test_stress },

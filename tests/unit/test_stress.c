@@ -2,9 +2,10 @@
 /*
  * Concurrency stress: two worker threads (CPU ids 0 and 1) allocate, look up
  * and free slots, handing a share of them to the other thread to free
- * (cross-CPU frees); a third thread (CPU id 2) adds chunks of real memory,
- * takes free chunks back, drains, reads stats and runs ccs_pool_check()
- * concurrently.  Each live slot carries a tag written by its holder: a slot
+ * (cross-CPU frees), so classes carve slabs from the shared arena and give
+ * them back concurrently; a third thread (CPU id 2) adds arena units of real
+ * memory, takes free units back, drains, reads stats and runs
+ * ccs_pool_check() (which checks that no byte is lost) concurrently.  Each live slot carries a tag written by its holder: a slot
  * handed out twice, or memory freed under a live slot, shows up as a wrong
  * tag or an ASan report.  At the end every count must balance.
  */
@@ -18,7 +19,7 @@
 #define S_RING		256
 #define S_MAX_BYTES	(24U << 20)
 
-static const int s_classes[] = { 0, 3, 6, 8 };
+static const int s_classes[] = { 0, 3, 6, 8, 10 };
 
 struct s_ring {
 	pthread_mutex_t lock;
@@ -110,8 +111,14 @@ static void *s_worker_fn(void *arg)
 		if (op < 55 && n < S_LIVE) {
 			int cls = s_classes[h_below(&w->seed, ARRAY_SIZE(s_classes))];
 			u32 ssz = ccs_class_slot_size(s_pool, cls);
-			size_t size = 1 + h_below(&w->seed, ssz);
 			unsigned int mask = h_below(&w->seed, 4) ? 0 : 4095;
+			size_t size;
+
+			/* the mask's offset must fit too: never oversize */
+			if (ssz == CCS_MAX_SLOT_SIZE && mask)
+				size = 1 + h_below(&w->seed, ssz - 4096);
+			else
+				size = 1 + h_below(&w->seed, ssz);
 			phys_addr_t orig = h_rand(&w->seed) & 0xfffffffffULL;
 
 			slot = ccs_slot_alloc(s_pool, orig, size, mask, 0, w,
@@ -147,9 +154,8 @@ static void *s_worker_fn(void *arg)
 	return NULL;
 }
 
-static void s_add_chunk(int cls)
+static void s_add_unit(u32 size)
 {
-	u32 size = ccs_class_chunk_size(s_pool, cls);
 	void *va;
 
 	if (s_bytes + size > S_MAX_BYTES)
@@ -159,19 +165,19 @@ static void s_add_chunk(int cls)
 	if (!va)
 		return;
 	/* a made-up "physical" address, as aligned as the memory */
-	CHECK_EQ(ccs_chunk_add(s_pool, cls, va, (uintptr_t)va + H_FAKE_PHYS_BASE,
+	CHECK_EQ(ccs_arena_add(s_pool, va, (uintptr_t)va + H_FAKE_PHYS_BASE,
 			       size), 0);
 	s_bytes += size;
 	s_mgr_adds++;
 }
 
-static bool s_take_chunk(int cls)
+static bool s_take_unit(void)
 {
 	phys_addr_t phys;
 	void *va;
 	u32 size;
 
-	if (ccs_chunk_take_free(s_pool, cls, &va, &phys, &size))
+	if (ccs_arena_take_free(s_pool, 0, &va, &phys, &size))
 		return false;
 	CHECK_EQ(phys, (uintptr_t)va + H_FAKE_PHYS_BASE);
 	free(va);
@@ -191,10 +197,10 @@ static void *s_manager_fn(void *arg)
 		struct ccs_class_stats st;
 
 		s_mgr_ops++;
-		if (ccs_class_avail(s_pool, cls) < 16 || op < 20)
-			s_add_chunk(cls);
+		if (ccs_pool_free_bytes(s_pool) < (1U << 20) || op < 20)
+			s_add_unit(64U << 10 << h_below(&seed, 6));
 		else if (op < 50)
-			s_take_chunk(cls);
+			s_take_unit();
 		else if (op < 60)
 			ccs_pool_drain(s_pool, h_below(&seed, 3) ? cls : -1);
 		else if (op < 80)
@@ -230,10 +236,8 @@ void test_stress(void)
 		return;
 	s_stop = 0;
 	s_bytes = 0;
-	for (i = 0; i < ARRAY_SIZE(s_classes); i++) {
-		s_add_chunk(s_classes[i]);
-		s_add_chunk(s_classes[i]);
-	}
+	for (i = 0; i < 4; i++)
+		s_add_unit(2U << 20);
 	for (i = 0; i < S_THREADS; i++) {
 		pthread_mutex_init(&s_rings[i].lock, NULL);
 		s_rings[i].head = s_rings[i].tail = 0;
@@ -279,11 +283,16 @@ void test_stress(void)
 		st_allocs += st.allocs;
 		st_frees += st.frees;
 		st_failures += st.failures;
-		while (s_take_chunk(cls))
-			;
+	}
+	while (s_take_unit())
+		;
+	for (cls = 0; cls < ccs_pool_nr_classes(s_pool); cls++) {
+		struct ccs_class_stats st;
+
 		ccs_class_stats(s_pool, cls, &st);
 		CHECK_EQ(st.chunks, 0);
 	}
+	CHECK_EQ(ccs_pool_held_bytes(s_pool), 0);
 	CHECK_EQ(st_allocs, allocs);
 	CHECK_EQ(st_frees, frees);
 	CHECK_EQ(st_failures, fails);

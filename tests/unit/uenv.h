@@ -64,6 +64,7 @@ typedef unsigned int gfp_t;
 #define BUILD_BUG_ON(c)	_Static_assert(!(c), #c)
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define BITS_PER_LONG	64
+#define U32_MAX		UINT32_MAX
 #define BIT(n)		(1UL << (n))
 #define ALIGN(x, a)	(((x) + (a) - 1) & ~((__typeof__(x))(a) - 1))
 #define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
@@ -98,6 +99,11 @@ static inline u64 roundup_pow_of_two(u64 n)
 static inline int fls(unsigned int x)
 {
 	return x ? 32 - __builtin_clz(x) : 0;
+}
+
+static inline unsigned long __fls(unsigned long x)
+{
+	return 63 - __builtin_clzl(x);
 }
 
 static inline unsigned long __ffs(unsigned long x)
@@ -172,6 +178,7 @@ static inline void *kvcalloc(size_t n, size_t size, gfp_t gfp)
 }
 
 #define kcalloc kvcalloc
+#define kvzalloc kzalloc
 static inline void kfree(const void *p)
 {
 	free((void *)p);
@@ -246,6 +253,9 @@ typedef struct {
 #define atomic_long_inc(a)	((void)__atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST))
 #define atomic_long_dec(a)	((void)__atomic_sub_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST))
 #define atomic_long_inc_return(a) __atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST)
+#define atomic_long_add_return(i, a) __atomic_add_fetch(&(a)->counter, (i), __ATOMIC_SEQ_CST)
+#define atomic_long_sub(i, a)	((void)__atomic_sub_fetch(&(a)->counter, (i), __ATOMIC_SEQ_CST))
+#define atomic_long_xchg(a, v)	__atomic_exchange_n(&(a)->counter, (v), __ATOMIC_SEQ_CST)
 #define atomic_long_try_cmpxchg(a, oldp, new)				\
 	__atomic_compare_exchange_n(&(a)->counter, (oldp), (new), false,	\
 				    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)
@@ -366,6 +376,8 @@ static inline void rcu_barrier(void)
 
 #define rcu_dereference(p)	 __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
 #define rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define RCU_INIT_POINTER(p, v)	 __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+#define rcu_access_pointer(p)	 __atomic_load_n(&(p), __ATOMIC_RELAXED)
 
 struct hlist_node {
 	struct hlist_node *next, **pprev;

@@ -222,7 +222,10 @@ DEFINE_EVENT(cc_swiotlb_dev, cc_swiotlb_detach,
 	TP_PROTO(struct device *dev, u64 outstanding),
 	TP_ARGS(dev, outstanding));
 
-/* A class's effective watermarks changed (auto-tune or a parameter write). */
+/*
+ * kccd's effective watermarks of the arena changed (demand, or a parameter
+ * write): values in KiB of free shared memory; slot_size is 0 (the arena).
+ */
 TRACE_EVENT(cc_swiotlb_watermark,
 	TP_PROTO(u32 slot_size, u32 old_low, u32 old_high, u32 low, u32 high,
 		 const char *why),

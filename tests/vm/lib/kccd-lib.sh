@@ -54,34 +54,39 @@ kccd_wait_settled() {
 	return 1
 }
 
-# kccd_all_classes_at LOWHIGH: every class has free >= its effective low|high
-kccd_all_classes_at() {
-	local c free wm bad=0
-	for c in $(kccd_classes); do
-		free=$(kccd_get "class${c}_free") wm=$(kccd_get "class${c}_$1")
-		if [ "$free" -lt "$wm" ]; then
-			echo "  class $c: free $free < $1 $wm"
-			bad=1
-		fi
-	done
-	return $bad
+# kccd_arena_at LOWHIGH: the arena's free shared bytes are >= kccd's
+# effective low (or high) watermark
+kccd_arena_at() {
+	local free wm
+	free=$(kccd_get free_shared_bytes) wm=$(kccd_get "kccd_$1_bytes")
+	if [ "$free" -lt "$wm" ]; then
+		echo "  arena: free $free < $1 $wm"
+		return 1
+	fi
 }
 
-# kccd_table: print the per-class state (for the log)
+# kccd_table: print the arena's and every class's state (for the log)
 kccd_table() {
 	kccd_snap
 	local c
-	printf '  %8s %6s %8s %8s %8s %8s %8s\n' class chunks free in_use low high bytes
+	echo "  arena: held=$(kccd_get arena_bytes) free=$(kccd_get arena_free_bytes)" \
+		"carved=$(kccd_get arena_carved_bytes) mapped=$(kccd_get mapped_bytes)" \
+		"units=$(kccd_get arena_units) free_units=$(kccd_get arena_free_units)" \
+		"low:high=$(kccd_get kccd_low_bytes):$(kccd_get kccd_high_bytes)" \
+		"demand=$(kccd_get kccd_demand_bytes) carves=$(kccd_get arena_carves)" \
+		"slab_returns=$(kccd_get arena_slab_returns) dry_drains=$(kccd_get arena_dry_drains)"
+	printf '  %8s %6s %8s %8s %8s %8s\n' class slabs free in_use cached bytes
 	for c in $(kccd_classes); do
-		printf '  %8s %6s %8s %8s %8s %8s %8s\n' "$c" "$(kccd_get "class${c}_chunks")" \
+		[ "$(kccd_get "class${c}_allocs")" = 0 ] && continue
+		printf '  %8s %6s %8s %8s %8s %8s\n' "$c" "$(kccd_get "class${c}_chunks")" \
 			"$(kccd_get "class${c}_free")" "$(kccd_get "class${c}_in_use")" \
-			"$(kccd_get "class${c}_low")" "$(kccd_get "class${c}_high")" \
-			"$(kccd_get "class${c}_bytes")"
+			"$(kccd_get "class${c}_cached")" "$(kccd_get "class${c}_bytes")"
 	done
-	echo "  take_free_ms=$(( $(kccd_get take_free_ns) / 1000000 )) shared_bytes=$(kccd_get shared_bytes) pages_decrypted=$(kccd_get pages_decrypted)" \
+	echo "  shared_bytes=$(kccd_get shared_bytes) pages_decrypted=$(kccd_get pages_decrypted)" \
 		"held=$(kccd_get pages_held) reencrypted=$(kccd_get pages_reencrypted)" \
-		"leaked=$(kccd_get pages_leaked) refills=$(kccd_get refill_chunks)" \
-		"reclaims=$(kccd_get reclaim_chunks) exhaustions=$(kccd_get exhaustion_events)"
+		"leaked=$(kccd_get pages_leaked) units_added=$(kccd_get refill_chunks)" \
+		"units_returned=$(kccd_get reclaim_chunks) exhaustions=$(kccd_get exhaustion_events)" \
+		"conversions=$(kccd_get conversions)"
 }
 
 # kccd_final_check: after rmmod, the "final:" line balances
@@ -112,4 +117,16 @@ kccd_in_use() {
 		n=$((n + ${K[class${c}_in_use]}))
 	done
 	echo "$n"
+}
+
+# kccd_wait_idle_arena TRIES: wait (TRIES x 0.2 s) until the arena holds no
+# more than kccd's high watermark plus one unit of free memory
+kccd_wait_idle_arena() {
+	for _ in $(seq 1 "${1:-50}"); do
+		kccd_snap
+		[ "$(kccd_get free_shared_bytes)" -le $(( $(kccd_get kccd_high_bytes) + 2097152 )) ] &&
+			return 0
+		sleep 0.2
+	done
+	return 1
 }
