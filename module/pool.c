@@ -214,9 +214,6 @@ struct ccs_pool {
 static const u8 ccs_preset_pow2[] = { 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19 };
 static const u8 ccs_preset_rfc[] = { 9, 11, 12, 14, 19 };
 
-/* Marks a free slot visited by ccs_pool_check() (through ->owner). */
-static char ccs_check_mark;
-
 static inline struct ccs_cpu_cache *ccs_cc(struct ccs_pool *p,
 					   unsigned int cpu, int cls)
 {
@@ -1208,6 +1205,13 @@ void ccs_pool_reset_hiwater(struct ccs_pool *p)
 
 /* ---- invariant checker --------------------------------------------------- */
 
+/* Test machinery: the debug flavour of the module and the userspace tests. */
+#if defined(CONFIG_CC_SWIOTLB_DEBUG) || !defined(__KERNEL__)
+
+/* Marks a free slot visited by ccs_pool_check() (through ->owner). */
+static char ccs_check_mark;
+
+
 static struct ccs_chunk *ccs_chunk_of_slot(struct ccs_class *c,
 					   const struct ccs_slot *slot)
 {
@@ -1586,6 +1590,8 @@ int ccs_pool_check(struct ccs_pool *p)
 	spin_unlock_irqrestore(&p->check_lock, flags);
 	return ret;
 }
+
+#endif /* CONFIG_CC_SWIOTLB_DEBUG || !__KERNEL__ */
 
 /* ---- create / destroy ---------------------------------------------------- */
 

@@ -364,8 +364,9 @@ void ccs_pool_reset_hiwater(struct ccs_pool *p);
  * byte is lost: arena free + carved into classes == arena bytes.
  * @p:		pool
  *
- * Takes every lock of one class at a time, interrupts off: debug and test
- * use only (it is O(slots)); safe while the pool is in use.
+ * Takes every lock of one class at a time, interrupts off: O(slots), safe
+ * while the pool is in use.  Test machinery: built only in the debug
+ * flavour of the module and in the userspace tests.
  *
  * Return: 0, or -EUCLEAN with a description printed through pr_err.
  */
