@@ -40,6 +40,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/pci.h>
+#include <linux/iommu.h>
 #include <linux/cc_platform.h>
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -428,10 +429,16 @@ static void ccs_devres_detach(void *data)
 	mutex_unlock(&ccs_attach_lock);
 }
 
-static int ccs_attach_locked(struct device *dev, bool by_api,
+/*
+ * Attach @dev.  @owner is the device whose driver's unbind detaches it (a
+ * devres action on @owner): @dev itself at a PCI bind, the virtio device for
+ * a virtio-pci parent (attach_virtio.c), NULL for the exported API.
+ */
+static int ccs_attach_locked(struct device *dev, struct device *owner,
 			     const char *why)
 {
 	phys_addr_t max = ccs_shim_max_phys();
+	bool by_api = !owner;
 	struct ccs_dev *cd;
 	int err;
 
@@ -443,6 +450,11 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 	if (!dev->dma_mask) {
 		dev_info(dev, CCS_NAME ": not attached: the device does no DMA (no DMA mask)\n");
 		return -EINVAL;
+	}
+	if (device_iommu_mapped(dev)) {
+		dev_info(dev, CCS_NAME ": left alone: behind an IOMMU (group %d), which does its own bouncing\n",
+			 iommu_group_id(dev->iommu_group));
+		return -EOPNOTSUPP;
 	}
 	if (dev->dma_ops || ccs_dev_uses_iommu(dev)) {
 		dev_warn(dev, CCS_NAME ": not attached: the device already has DMA ops (%ps), e.g. behind an IOMMU\n",
@@ -476,8 +488,8 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 	cd->prev_ops = dev->dma_ops;
 	/* The only write to @ops: the struct is fresh heap memory. */
 	memcpy((void *)&cd->ops, &ccs_shim_ops, sizeof(cd->ops));
-	if (!by_api) {
-		err = devm_add_action(dev, ccs_devres_detach, cd);
+	if (owner) {
+		err = devm_add_action(owner, ccs_devres_detach, cd);
 		if (err)
 			goto err_dev;
 	}
@@ -502,18 +514,20 @@ err_put:
 
 /* ---- bus notifier ---- */
 
-static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
-			  void *data)
+/*
+ * A driver binds and @dev may be attached: @dev itself at a PCI bind, or the
+ * PCI parent that does a virtio device's DMA (@owner is then the virtio
+ * device, whose unbind detaches it).  Called under @owner's device lock.
+ */
+static void ccs_bind(struct device *dev, struct device *owner)
 {
 	const struct ccs_match *why;
-	struct device *dev = data;
+	struct device_driver *drv = READ_ONCE(dev->driver);
 	struct ccs_dev *cd;
 	char desc[64];
 
-	/* enum bus_notifier_event values differ between kernels: use names */
-	if (action != BUS_NOTIFY_BIND_DRIVER || !dev->driver)
-		return NOTIFY_DONE;
-
+	if (!drv)
+		return;
 	mutex_lock(&ccs_attach_lock);
 	cd = ccs_find_dev(dev);
 	if (cd && cd->draining && !cd->by_api) {
@@ -521,17 +535,49 @@ static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
 		 * Still ours, waiting for late coherent frees of the previous
 		 * driver: keep bouncing, and detach with this driver's unbind.
 		 */
-		if (!devm_add_action(dev, ccs_devres_detach, cd)) {
+		if (!devm_add_action(owner, ccs_devres_detach, cd)) {
 			WRITE_ONCE(cd->draining, false);
 			dev_info(dev, CCS_NAME ": re-attached while coherent allocations of the previous binding are outstanding\n");
 		} else {
 			dev_warn(dev, CCS_NAME ": cannot track the new binding (no memory): detaches when the old allocations are freed\n");
 		}
-	} else if (!cd && ccs_policy_wants(dev, dev->driver->name, &why)) {
-		ccs_attach_locked(dev, false,
-				  ccs_match_desc(why, desc, sizeof(desc)));
+	} else if (!cd && ccs_policy_wants(dev, drv->name, &why)) {
+		ccs_match_desc(why, desc, sizeof(desc));
+		if (owner == dev)
+			ccs_attach_locked(dev, dev, desc);
+		else if (ccs_shim_mask_ok(dev, *dev->dma_mask) &&
+			 ccs_shim_mask_ok(dev, dev->coherent_dma_mask))
+			ccs_attach_locked(dev, owner, desc);
+		else
+			dev_info(dev, CCS_NAME ": left to stock swiotlb: DMA masks %#llx/%#llx cannot reach pool memory\n",
+				 *dev->dma_mask, dev->coherent_dma_mask);
 	}
 	mutex_unlock(&ccs_attach_lock);
+}
+
+/**
+ * ccs_attach_child_bind() - a driver binds to the child that @dev serves
+ * @dev:	device that does the child's DMA, with its driver bound
+ * @owner:	the child; detach runs as a devres action when its driver
+ *		unbinds
+ *
+ * For bus notifiers other than PCI's (attach_virtio.c).  Never takes
+ * @dev's device lock: the caller holds @owner's, and the driver core locks
+ * parents before children.
+ */
+void ccs_attach_child_bind(struct device *dev, struct device *owner)
+{
+	ccs_bind(dev, owner);
+}
+
+static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
+			  void *data)
+{
+	struct device *dev = data;
+
+	/* enum bus_notifier_event values differ between kernels: use names */
+	if (action == BUS_NOTIFY_BIND_DRIVER)
+		ccs_bind(dev, dev);
 	return NOTIFY_DONE;
 }
 
@@ -562,7 +608,7 @@ int cc_swiotlb_attach(struct device *dev)
 	if (dev->driver)
 		err = -EBUSY;
 	else
-		err = ccs_attach_locked(dev, true, why);
+		err = ccs_attach_locked(dev, NULL, why);
 	mutex_unlock(&ccs_attach_lock);
 	device_unlock(dev);
 	return err;
@@ -601,7 +647,7 @@ EXPORT_SYMBOL_GPL(cc_swiotlb_detach);
 
 /*
  * One line per attached device:
- *   DEVICE driver=NAME how=bind|api|draining|leaked maps=N unmaps=N outstanding=N
+ *   DEVICE driver=NAME how=bind|api|draining|leaked|stock-mask maps=N unmaps=N outstanding=N
  *   bytes=N exhausted=N errors=N fallbacks=N syncs=N coherent_allocs=N
  *   coherent_frees=N coherent_bytes=N
  */
@@ -617,6 +663,8 @@ static int ccs_devices_show(struct seq_file *m, void *v)
 			   dev_name(cd->dev),
 			   cd->dev->driver ? cd->dev->driver->name : "-",
 			   cd->leaked ? "leaked" : cd->draining ? "draining" :
+			   test_bit(CCS_MASK_STOCK, &cd->mask_flags) ?
+			   "stock-mask" :
 			   cd->by_api ? "api" : "bind",
 			   s.maps, s.unmaps, (s64)(s.maps - s.unmaps), s.bytes,
 			   s.exhausted, s.errors, s.fallbacks, s.syncs,
@@ -673,6 +721,13 @@ int ccs_attach_init(void)
 		return err;
 	ccs_notifier_registered = true;
 
+	err = ccs_virtio_init();
+	if (err) {
+		bus_unregister_notifier(&pci_bus_type, &ccs_pci_nb);
+		ccs_notifier_registered = false;
+		return err;
+	}
+
 	if (ccs_debugfs_root)
 		ccs_devices_file = debugfs_create_file("devices", 0400,
 						       ccs_debugfs_root, NULL,
@@ -690,8 +745,10 @@ void ccs_attach_exit(void)
 {
 	struct ccs_dev *cd, *tmp;
 
-	if (ccs_notifier_registered)
+	if (ccs_notifier_registered) {
+		ccs_virtio_exit();
 		bus_unregister_notifier(&pci_bus_type, &ccs_pci_nb);
+	}
 	ccs_notifier_registered = false;
 	debugfs_remove(ccs_devices_file);
 	ccs_devices_file = NULL;

@@ -267,6 +267,9 @@ struct ccs_dev_stats {
  * @node:	entry in the attach table (ccs_attach_lock)
  * @by_api:	attached by cc_swiotlb_attach() rather than the bus notifier
  * @leaked:	detached with mappings outstanding: slots kept, module pinned
+ * @mask_flags:	CCS_MASK_CHECKED once the first request found both masks
+ *		reaching the pool; CCS_MASK_STOCK once the device was handed
+ *		back to its previous ops because one did not (mask.c)
  */
 struct ccs_dev {
 	const struct dma_map_ops ops;
@@ -278,7 +281,27 @@ struct ccs_dev {
 	bool by_api;
 	bool leaked;
 	bool draining;		/* unbound, coherent memory not yet all freed */
+	unsigned long mask_flags;
 };
+
+#define CCS_MASK_CHECKED	0
+#define CCS_MASK_STOCK		1
+
+/* mask.c */
+bool ccs_mask_first_use(struct ccs_dev *cd, struct device *dev);
+int ccs_dma_supported(struct device *dev, u64 mask);
+
+/**
+ * ccs_mask_unchecked() - is this the device's first request?
+ * @cd:	attached device
+ *
+ * For the map and alloc entry points: one bit test once the first request
+ * passed.
+ */
+static inline bool ccs_mask_unchecked(const struct ccs_dev *cd)
+{
+	return unlikely(!test_bit(CCS_MASK_CHECKED, &cd->mask_flags));
+}
 
 /* shim.c */
 extern const struct dma_map_ops ccs_shim_ops;
@@ -289,5 +312,10 @@ void ccs_shim_flush(void);
 
 /* attach.c */
 void ccs_attach_note_drained(void);
+void ccs_attach_child_bind(struct device *dev, struct device *owner);
+
+/* attach_virtio.c */
+int ccs_virtio_init(void);
+void ccs_virtio_exit(void);
 
 #endif /* _CC_SWIOTLB_INTERNAL_H */
