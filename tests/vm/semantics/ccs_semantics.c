@@ -651,6 +651,22 @@ static unsigned int longsg_len(int i)
 }
 
 /*
+ * Map as a block driver would: -ENOMEM is back-pressure (the pool is
+ * refilling), so try again a little later; anything else is the answer.
+ */
+static int longsg_map(struct sg_table *sgt, enum dma_data_direction dir)
+{
+	int tries, ret = -ENOMEM;
+
+	for (tries = 0; ret == -ENOMEM && tries < 100; tries++) {
+		if (tries)
+			msleep(20);
+		ret = dma_map_sgtable(dev, sgt, dir, 0);
+	}
+	return ret;
+}
+
+/*
  * A chained list: sg_alloc_table() puts at most SG_MAX_SINGLE_ALLOC (128)
  * entries in one page and chains the rest, so 300 entries cross two chain
  * links; every entry must be bounced in, written back and unmapped.
@@ -675,7 +691,7 @@ static void test_longsg_map(void)
 	get_random_bytes(buf, LONGSG_N * LONGSG_STRIDE);
 	for_each_sgtable_sg(&sgt, sg, i)
 		sg_set_buf(sg, buf + i * LONGSG_STRIDE, longsg_len(i));
-	ret = dma_map_sgtable(dev, &sgt, DMA_BIDIRECTIONAL, 0);
+	ret = longsg_map(&sgt, DMA_BIDIRECTIONAL);
 	check(!ret && sgt.nents == LONGSG_N,
 	      "map a chained %d-entry sg table (ret %d, nents %u)", LONGSG_N,
 	      ret, sgt.nents);
@@ -706,7 +722,8 @@ out:
 /*
  * Entry 250 of 300 is larger than any slot: the map fails with -EINVAL and
  * the 250 slots taken before it are given back (detach refuses with -EBUSY
- * while any is outstanding).
+ * while any is outstanding).  Attempts that ran out of slots earlier in the
+ * list (-ENOMEM) are unwound the same way before the retry.
  */
 static void test_longsg_late_failure(void)
 {
@@ -729,7 +746,7 @@ static void test_longsg_late_failure(void)
 		else
 			sg_set_buf(sg, buf + i * LONGSG_STRIDE, longsg_len(i));
 	}
-	ret = dma_map_sgtable(dev, &sgt, DMA_FROM_DEVICE, 0);
+	ret = longsg_map(&sgt, DMA_FROM_DEVICE);
 	check(ret == -EINVAL,
 	      "a %d-entry list whose entry 250 is oversize fails with -EINVAL (%d)",
 	      LONGSG_N, ret);
@@ -745,7 +762,7 @@ static void test_longsg_late_failure(void)
 	sg_free_table(&sgt);
 }
 
-#define FOUR_GIB	(1ULL << 32)
+#define FOUR_GIB	BIT_ULL(32)
 
 static struct ccs_nomask {
 	bool probed;
