@@ -91,6 +91,17 @@ static struct ccs_policy ccs_policy = { .n = 1, .m = { { .kind = CCS_MATCH_AUTO 
 					.text = "auto" };
 static LIST_HEAD(ccs_devs);
 static bool ccs_coco;
+
+/*
+ * For testing the boot path (initramfs, attach=auto, root disk bounced from
+ * its first read) in an ordinary VM: attach=auto then acts as in a
+ * confidential guest.  Operator-safe: it only makes the module bounce
+ * devices that would not need it; the log says it is on.
+ */
+static bool ccs_auto_outside_cc;
+module_param_named(auto_outside_cc, ccs_auto_outside_cc, bool, 0444);
+MODULE_PARM_DESC(auto_outside_cc,
+		 "Testing: attach=auto acts outside a confidential guest too (default 0)");
 static bool ccs_notifier_registered;
 static struct dentry *ccs_devices_file;
 
@@ -686,7 +697,8 @@ static int ccs_note_bound(struct device *dev, void *data)
 	device_lock(dev);
 	drv = dev->driver ? dev->driver->name : NULL;
 	mutex_lock(&ccs_attach_lock);
-	if (drv && ccs_policy_wants(dev, drv, &why))
+	if (drv && ccs_policy_wants(dev, drv, &why) &&
+	    !ccs_virtio_parent(dev))
 		dev_info(dev, CCS_NAME ": not attached: already bound to %s when the module loaded (cc-swiotlb-ctl attach %s rebinds it)\n",
 			 drv, dev_name(dev));
 	mutex_unlock(&ccs_attach_lock);
@@ -705,6 +717,10 @@ int ccs_attach_init(void)
 	int err;
 
 	ccs_coco = cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
+	if (!ccs_coco && ccs_auto_outside_cc) {
+		pr_warn("auto_outside_cc=1: attach=auto acts in this non-confidential guest (testing)\n");
+		ccs_coco = true;
+	}
 	mutex_lock(&ccs_attach_lock);
 	if (ccs_coco)
 		pr_info("attach=%s: attaching matching PCI devices when their driver binds\n",

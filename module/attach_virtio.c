@@ -51,23 +51,35 @@ static struct virtio_driver ccs_virtio_watch = {
 
 static bool ccs_virtio_registered;
 
+/**
+ * ccs_virtio_parent() - is @dev a PCI device bound to virtio-pci?
+ * @dev:	device, its driver stable (device lock or a child's lock held)
+ *
+ * Such a device is attached when a virtio driver binds to its child, even
+ * if virtio-pci bound before the module loaded.
+ */
+bool ccs_virtio_parent(struct device *dev)
+{
+	struct device_driver *drv = READ_ONCE(dev->driver);
+
+	return dev_is_pci(dev) && drv &&
+	       !strcmp(drv->name, CCS_VIRTIO_PCI_DRIVER);
+}
+
 static int ccs_virtio_notify(struct notifier_block *nb, unsigned long action,
 			     void *data)
 {
 	struct device *vdev = data;
 	struct device *parent = vdev->parent;
-	struct device_driver *pdrv;
 
-	/* enum bus_notifier_event values differ between kernels: use names */
-	if (action != BUS_NOTIFY_BIND_DRIVER || !vdev->driver || !parent ||
-	    !dev_is_pci(parent))
-		return NOTIFY_DONE;
 	/*
-	 * Stable without the parent's lock: the parent's driver removes this
-	 * child (which needs the lock our caller holds) before it unbinds.
+	 * enum bus_notifier_event values differ between kernels: use names.
+	 * The parent's driver is stable without the parent's lock: it removes
+	 * this child (which needs the lock our caller holds) before it
+	 * unbinds.
 	 */
-	pdrv = READ_ONCE(parent->driver);
-	if (!pdrv || strcmp(pdrv->name, CCS_VIRTIO_PCI_DRIVER))
+	if (action != BUS_NOTIFY_BIND_DRIVER || !vdev->driver || !parent ||
+	    !ccs_virtio_parent(parent))
 		return NOTIFY_DONE;
 	ccs_attach_child_bind(parent, vdev);
 	return NOTIFY_DONE;

@@ -317,5 +317,6 @@ void ccs_attach_child_bind(struct device *dev, struct device *owner);
 /* attach_virtio.c */
 int ccs_virtio_init(void);
 void ccs_virtio_exit(void);
+bool ccs_virtio_parent(struct device *dev);
 
 #endif /* _CC_SWIOTLB_INTERNAL_H */
