@@ -40,6 +40,7 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/pci.h>
+#include <linux/iommu.h>
 #include <linux/cc_platform.h>
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -91,6 +92,17 @@ static struct ccs_policy ccs_policy = { .n = 1, .m = { { .kind = CCS_MATCH_AUTO 
 					.text = "auto" };
 static LIST_HEAD(ccs_devs);
 static bool ccs_coco;
+
+/*
+ * For testing the boot path (initramfs, attach=auto, root disk bounced from
+ * its first read) in an ordinary VM: attach=auto then acts as in a
+ * confidential guest.  Operator-safe: it only makes the module bounce
+ * devices that would not need it; the log says it is on.
+ */
+static bool ccs_auto_outside_cc;
+module_param_named(auto_outside_cc, ccs_auto_outside_cc, bool, 0444);
+MODULE_PARM_DESC(auto_outside_cc,
+		 "Testing: attach=auto acts outside a confidential guest too (default 0)");
 static bool ccs_notifier_registered;
 static struct dentry *ccs_devices_file;
 
@@ -481,10 +493,16 @@ static void ccs_devres_detach(void *data)
 	mutex_unlock(&ccs_attach_lock);
 }
 
-static int ccs_attach_locked(struct device *dev, bool by_api,
+/*
+ * Attach @dev.  @owner is the device whose driver's unbind detaches it (a
+ * devres action on @owner): @dev itself at a PCI bind, the virtio device for
+ * a virtio-pci parent (attach_virtio.c), NULL for the exported API.
+ */
+static int ccs_attach_locked(struct device *dev, struct device *owner,
 			     const char *why)
 {
 	phys_addr_t max = ccs_shim_max_phys();
+	bool by_api = !owner;
 	struct ccs_dev *cd;
 	int err;
 
@@ -496,6 +514,11 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 	if (!dev->dma_mask) {
 		dev_info(dev, CCS_NAME ": not attached: the device does no DMA (no DMA mask)\n");
 		return -EINVAL;
+	}
+	if (device_iommu_mapped(dev)) {
+		dev_info(dev, CCS_NAME ": left alone: behind an IOMMU (group %d), which does its own bouncing\n",
+			 iommu_group_id(dev->iommu_group));
+		return -EOPNOTSUPP;
 	}
 	if (dev->dma_ops || ccs_dev_uses_iommu(dev)) {
 		dev_warn(dev, CCS_NAME ": not attached: the device already has DMA ops (%ps), e.g. behind an IOMMU\n",
@@ -530,8 +553,8 @@ static int ccs_attach_locked(struct device *dev, bool by_api,
 	cd->prev_ops = dev->dma_ops;
 	/* The only write to @ops: the struct is fresh heap memory. */
 	memcpy((void *)&cd->ops, &ccs_shim_ops, sizeof(cd->ops));
-	if (!by_api) {
-		err = devm_add_action(dev, ccs_devres_detach, cd);
+	if (owner) {
+		err = devm_add_action(owner, ccs_devres_detach, cd);
 		if (err)
 			goto err_dev;
 	}
@@ -556,18 +579,20 @@ err_put:
 
 /* ---- bus notifier ---- */
 
-static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
-			  void *data)
+/*
+ * A driver binds and @dev may be attached: @dev itself at a PCI bind, or the
+ * PCI parent that does a virtio device's DMA (@owner is then the virtio
+ * device, whose unbind detaches it).  Called under @owner's device lock.
+ */
+static void ccs_bind(struct device *dev, struct device *owner)
 {
 	const struct ccs_match *why;
-	struct device *dev = data;
+	struct device_driver *drv = READ_ONCE(dev->driver);
 	struct ccs_dev *cd;
 	char desc[64];
 
-	/* enum bus_notifier_event values differ between kernels: use names */
-	if (action != BUS_NOTIFY_BIND_DRIVER || !dev->driver)
-		return NOTIFY_DONE;
-
+	if (!drv)
+		return;
 	mutex_lock(&ccs_attach_lock);
 	cd = ccs_find_dev(dev);
 	if (cd && cd->state == CCS_DEV_DRAINING && !cd->by_api) {
@@ -575,17 +600,49 @@ static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
 		 * Still ours, waiting for late coherent frees of the previous
 		 * driver: keep bouncing, and detach with this driver's unbind.
 		 */
-		if (!devm_add_action(dev, ccs_devres_detach, cd)) {
+		if (!devm_add_action(owner, ccs_devres_detach, cd)) {
 			WRITE_ONCE(cd->state, CCS_DEV_ATTACHED);
 			dev_info(dev, CCS_NAME ": re-attached while coherent allocations of the previous binding are outstanding\n");
 		} else {
 			dev_warn(dev, CCS_NAME ": cannot track the new binding (no memory): detaches when the old allocations are freed\n");
 		}
-	} else if (!cd && ccs_policy_wants(dev, dev->driver->name, &why)) {
-		ccs_attach_locked(dev, false,
-				  ccs_match_desc(why, desc, sizeof(desc)));
+	} else if (!cd && ccs_policy_wants(dev, drv->name, &why)) {
+		ccs_match_desc(why, desc, sizeof(desc));
+		if (owner == dev)
+			ccs_attach_locked(dev, dev, desc);
+		else if (ccs_shim_mask_ok(dev, *dev->dma_mask) &&
+			 ccs_shim_mask_ok(dev, dev->coherent_dma_mask))
+			ccs_attach_locked(dev, owner, desc);
+		else
+			dev_info(dev, CCS_NAME ": left to stock swiotlb: DMA masks %#llx/%#llx cannot reach pool memory\n",
+				 *dev->dma_mask, dev->coherent_dma_mask);
 	}
 	mutex_unlock(&ccs_attach_lock);
+}
+
+/**
+ * ccs_attach_child_bind() - a driver binds to the child that @dev serves
+ * @dev:	device that does the child's DMA, with its driver bound
+ * @owner:	the child; detach runs as a devres action when its driver
+ *		unbinds
+ *
+ * For bus notifiers other than PCI's (attach_virtio.c).  Never takes
+ * @dev's device lock: the caller holds @owner's, and the driver core locks
+ * parents before children.
+ */
+void ccs_attach_child_bind(struct device *dev, struct device *owner)
+{
+	ccs_bind(dev, owner);
+}
+
+static int ccs_bus_notify(struct notifier_block *nb, unsigned long action,
+			  void *data)
+{
+	struct device *dev = data;
+
+	/* enum bus_notifier_event values differ between kernels: use names */
+	if (action == BUS_NOTIFY_BIND_DRIVER)
+		ccs_bind(dev, dev);
 	return NOTIFY_DONE;
 }
 
@@ -616,7 +673,7 @@ int cc_swiotlb_attach(struct device *dev)
 	if (dev->driver)
 		err = -EBUSY;
 	else
-		err = ccs_attach_locked(dev, true, why);
+		err = ccs_attach_locked(dev, NULL, why);
 	mutex_unlock(&ccs_attach_lock);
 	device_unlock(dev);
 	return err;
@@ -667,12 +724,14 @@ static const char *ccs_dev_how(const struct ccs_dev *cd)
 	case CCS_DEV_ATTACHED:
 		break;
 	}
+	if (test_bit(CCS_MASK_STOCK, &cd->mask_flags))
+		return "stock-mask";
 	return cd->by_api ? "api" : "bind";
 }
 
 /*
  * One line per attached device:
- *   DEVICE driver=NAME how=bind|api|draining|leaked maps=N unmaps=N outstanding=N
+ *   DEVICE driver=NAME how=bind|api|draining|leaked|stock-mask maps=N unmaps=N outstanding=N
  *   bytes=N exhausted=N errors=N fallbacks=N syncs=N coherent_allocs=N
  *   coherent_frees=N coherent_bytes=N
  */
@@ -708,7 +767,8 @@ static int ccs_note_bound(struct device *dev, void *data)
 	device_lock(dev);
 	drv = dev->driver ? dev->driver->name : NULL;
 	mutex_lock(&ccs_attach_lock);
-	if (drv && ccs_policy_wants(dev, drv, &why))
+	if (drv && ccs_policy_wants(dev, drv, &why) &&
+	    !ccs_virtio_parent(dev))
 		dev_info(dev, CCS_NAME ": not attached: already bound to %s when the module loaded (cc-swiotlb-ctl attach %s rebinds it)\n",
 			 drv, dev_name(dev));
 	mutex_unlock(&ccs_attach_lock);
@@ -727,6 +787,10 @@ int ccs_attach_init(void)
 	int err;
 
 	ccs_coco = cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
+	if (!ccs_coco && ccs_auto_outside_cc) {
+		pr_warn("auto_outside_cc=1: attach=auto acts in this non-confidential guest (testing)\n");
+		ccs_coco = true;
+	}
 	mutex_lock(&ccs_attach_lock);
 	if (ccs_coco)
 		pr_info("attach=%s: attaching matching PCI devices when their driver binds\n",
@@ -744,6 +808,13 @@ int ccs_attach_init(void)
 	ccs_notifier_registered = true;
 
 	ccs_debugfs_add_counters(ccs_shim_counters);
+
+	err = ccs_virtio_init();
+	if (err) {
+		bus_unregister_notifier(&pci_bus_type, &ccs_pci_nb);
+		ccs_notifier_registered = false;
+		return err;
+	}
 	if (ccs_debugfs_root)
 		ccs_devices_file = debugfs_create_file("devices", 0400,
 						       ccs_debugfs_root, NULL,
@@ -761,8 +832,10 @@ void ccs_attach_exit(void)
 {
 	struct ccs_dev *cd, *tmp;
 
-	if (ccs_notifier_registered)
+	if (ccs_notifier_registered) {
+		ccs_virtio_exit();
 		bus_unregister_notifier(&pci_bus_type, &ccs_pci_nb);
+	}
 	ccs_notifier_registered = false;
 	debugfs_remove(ccs_devices_file);
 	ccs_devices_file = NULL;

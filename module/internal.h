@@ -252,6 +252,9 @@ enum ccs_dev_state {
  * @state:	enum ccs_dev_state, written under ccs_attach_lock, read
  *		locklessly by the shim (READ_ONCE)
  * @by_api:	attached by cc_swiotlb_attach() rather than the bus notifier
+ * @mask_flags:	CCS_MASK_CHECKED once the first request found both masks
+ *		reaching the pool; CCS_MASK_STOCK once the device was handed
+ *		back to its previous ops because one did not (mask.c)
  */
 struct ccs_dev {
 	const struct dma_map_ops ops;
@@ -263,7 +266,27 @@ struct ccs_dev {
 	struct rcu_head rcu;
 	enum ccs_dev_state state;
 	bool by_api;
+	unsigned long mask_flags;
 };
+
+#define CCS_MASK_CHECKED	0
+#define CCS_MASK_STOCK		1
+
+/* mask.c */
+bool ccs_mask_first_use(struct ccs_dev *cd, struct device *dev);
+int ccs_dma_supported(struct device *dev, u64 mask);
+
+/**
+ * ccs_mask_unchecked() - is this the device's first request?
+ * @cd:	attached device
+ *
+ * For the map and alloc entry points: one bit test once the first request
+ * passed.
+ */
+static inline bool ccs_mask_unchecked(const struct ccs_dev *cd)
+{
+	return unlikely(!test_bit(CCS_MASK_CHECKED, &cd->mask_flags));
+}
 
 /* shim.c */
 extern const struct dma_map_ops ccs_shim_ops;
@@ -275,5 +298,11 @@ void ccs_shim_counters(struct seq_file *m);
 
 /* attach.c */
 void ccs_attach_note_drained(void);
+void ccs_attach_child_bind(struct device *dev, struct device *owner);
+
+/* attach_virtio.c */
+int ccs_virtio_init(void);
+void ccs_virtio_exit(void);
+bool ccs_virtio_parent(struct device *dev);
 
 #endif /* _CC_SWIOTLB_INTERNAL_H */

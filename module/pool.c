@@ -1211,7 +1211,6 @@ void ccs_pool_reset_hiwater(struct ccs_pool *p)
 /* Marks a free slot visited by ccs_pool_check() (through ->owner). */
 static char ccs_check_mark;
 
-
 static struct ccs_chunk *ccs_chunk_of_slot(struct ccs_class *c,
 					   const struct ccs_slot *slot)
 {

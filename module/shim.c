@@ -367,6 +367,10 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
 
 	rcu_read_lock();
 	cd = ccs_dev_get(dev);
+	if (cd && ccs_mask_unchecked(cd) && ccs_mask_first_use(cd, dev)) {
+		rcu_read_unlock();
+		return dma_map_page_attrs(dev, page, offset, size, dir, attrs);
+	}
 	if (cd)
 		dma = ccs_map_phys(cd, dev, page_to_phys(page) + offset, size,
 				   dir, attrs, &err);
@@ -420,6 +424,11 @@ static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 	if (!cd) {
 		rcu_read_unlock();
 		return err;
+	}
+	if (ccs_mask_unchecked(cd) && ccs_mask_first_use(cd, dev)) {
+		rcu_read_unlock();
+		i = dma_map_sg_attrs(dev, sgl, nents, dir, attrs);
+		return i ? i : -ENOMEM;
 	}
 	for_each_sg(sgl, sg, nents, i) {
 		dma_addr_t dma = ccs_map_phys(cd, dev, sg_phys(sg), sg->length,
@@ -783,9 +792,29 @@ void ccs_shim_counters(struct seq_file *m)
 	seq_printf(m, "late_calls %lld\n", atomic64_read(&ccs_late_calls));
 }
 
+/*
+ * An allocation that is the device's first request checks its masks
+ * (mask.c): true if the device was just left to stock, and the caller
+ * forwards the request through the public DMA API.
+ */
+static bool ccs_alloc_left_to_stock(struct device *dev)
+{
+	struct ccs_dev *cd;
+	bool stock = false;
+
+	rcu_read_lock();
+	cd = ccs_dev_get(dev);
+	if (cd && ccs_mask_unchecked(cd))
+		stock = ccs_mask_first_use(cd, dev);
+	rcu_read_unlock();
+	return stock;
+}
+
 static void *ccs_alloc(struct device *dev, size_t size, dma_addr_t *dma_handle,
 		       gfp_t gfp, unsigned long attrs)
 {
+	if (ccs_alloc_left_to_stock(dev))
+		return dma_alloc_attrs(dev, size, dma_handle, gfp, attrs);
 	return ccs_alloc_shared(dev, size, dma_handle, gfp);
 }
 
@@ -804,8 +833,11 @@ static struct page *ccs_alloc_pages(struct device *dev, size_t size,
 				    dma_addr_t *dma_handle,
 				    enum dma_data_direction dir, gfp_t gfp)
 {
-	void *vaddr = ccs_alloc_shared(dev, size, dma_handle, gfp);
+	void *vaddr;
 
+	if (ccs_alloc_left_to_stock(dev))
+		return dma_alloc_pages(dev, size, dma_handle, dir, gfp);
+	vaddr = ccs_alloc_shared(dev, size, dma_handle, gfp);
 	return vaddr ? virt_to_page(vaddr) : NULL;
 }
 
@@ -841,22 +873,6 @@ static int ccs_get_sgtable(struct device *dev, struct sg_table *sgt,
 		sg_set_page(sgt->sgl, virt_to_page(cpu_addr), PAGE_ALIGN(size),
 			    0);
 	return ret;
-}
-
-/*
- * Called by dma_set_mask()/dma_set_coherent_mask(): refuse a mask that
- * cannot reach every page the pool may hand out, so the driver learns at
- * probe time (and can fall back or fail) instead of at the first I/O.
- */
-static int ccs_dma_supported(struct device *dev, u64 mask)
-{
-	phys_addr_t max = ccs_shim_max_phys();
-
-	if (ccs_shim_mask_ok(dev, mask))
-		return 1;
-	dev_warn(dev, CCS_NAME ": DMA mask %#llx cannot reach pool memory (up to %pa); detach the device (cc-swiotlb-ctl detach) or leave it out of attach=\n",
-		 mask, &max);
-	return 0;
 }
 
 static u64 ccs_get_required_mask(struct device *dev)

@@ -14,7 +14,7 @@
  *			must refuse it with -EBUSY
  *   exhaust=0|1	run the pool exhaustion and sg unwind test (default 1;
  *			load cc_swiotlb with a small max_pool_mb)
- *   mode=all|badinput|security|foreign-free|detach-race
+ *   mode=all|badinput|security|foreign-free|detach-race|longsg|nomask
  *			all (default): every semantics test above;
  *			badinput: only requests the shim must refuse (zero
  *			length, invalid direction, oversize) and bogus
@@ -27,7 +27,18 @@
  *			double free) are refused and the memory is intact;
  *			prints "foreign frees attempted: N";
  *			detach-race: cc_swiotlb_detach() while a kthread
- *			runs verified I/O on the same device, for race_secs
+ *			runs verified I/O on the same device, for race_secs;
+ *			longsg: chained sg lists longer than one sg page
+ *			(> 128 entries) map, bounce and unmap every entry, and
+ *			a failure late in such a list is unwound whole;
+ *			nomask: DMA masks that cannot reach all of RAM (load
+ *			cc_swiotlb with attach=1b36:0005 in a guest with RAM
+ *			above 4 GiB and QEMU's pci-testdev): this module binds
+ *			as a PCI driver that never sets a mask, and the device
+ *			must be left to stock swiotlb at its first request,
+ *			with every bounce address below 4 GiB; an attached
+ *			device lowering its mask is refused while it has a
+ *			mapping and left to stock once it has none
  *   race_secs=N	length of the detach-race test (default 20)
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -46,6 +57,8 @@
 #include <linux/string.h>
 #include <linux/kthread.h>
 #include <linux/jiffies.h>
+#include <linux/crc32.h>
+#include <linux/random.h>
 #include <linux/sizes.h>
 #include <linux/cc_swiotlb.h>
 
@@ -57,7 +70,7 @@ module_param(exhaust, bool, 0444);
 MODULE_PARM_DESC(exhaust, "Run the pool exhaustion / sg unwind test");
 static char *mode = "all";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "all, badinput, security, foreign-free or detach-race");
+MODULE_PARM_DESC(mode, "all, badinput, security, foreign-free, detach-race, longsg or nomask");
 static unsigned int race_secs = 20;
 module_param(race_secs, uint, 0444);
 MODULE_PARM_DESC(race_secs, "Seconds of the detach-race test");
@@ -839,6 +852,254 @@ static void test_detach_race(void)
 	check(!r.bad, "no data corrupted (%lu bad of %lu I/Os)", r.bad, r.ios);
 }
 
+/* Entry @i of a long list: 512 B .. 2.5 KiB at its own 3 KiB of buf. */
+#define LONGSG_N	300
+#define LONGSG_STRIDE	3072
+
+static unsigned int longsg_len(int i)
+{
+	return 512 + (i * 512) % 2560;
+}
+
+/*
+ * Map as a block driver would: -ENOMEM is back-pressure (the pool is
+ * refilling), so try again a little later; anything else is the answer.
+ */
+static int longsg_map(struct sg_table *sgt, enum dma_data_direction dir)
+{
+	int tries, ret = -ENOMEM;
+
+	for (tries = 0; ret == -ENOMEM && tries < 100; tries++) {
+		if (tries)
+			msleep(20);
+		ret = dma_map_sgtable(dev, sgt, dir, 0);
+	}
+	return ret;
+}
+
+/*
+ * A chained list: sg_alloc_table() puts at most SG_MAX_SINGLE_ALLOC (128)
+ * entries in one page and chains the rest, so 300 entries cross two chain
+ * links; every entry must be bounced in, written back and unmapped.
+ */
+static void test_longsg_map(void)
+{
+	struct scatterlist *sg;
+	struct sg_table sgt;
+	u32 want = ~0U, got = ~0U;
+	bool in = true;
+	int i, ret, n = 0;
+
+	BUILD_BUG_ON(LONGSG_N * LONGSG_STRIDE > BUF_SIZE);
+	if (sg_alloc_table(&sgt, LONGSG_N, GFP_KERNEL)) {
+		check(false, "sg_alloc_table(%d)", LONGSG_N);
+		return;
+	}
+	BUILD_BUG_ON(LONGSG_N <= SG_MAX_SINGLE_ALLOC);
+	check(sg_is_chain(&sgt.sgl[SG_MAX_SINGLE_ALLOC - 1]),
+	      "the %d-entry table is chained after %lu entries", LONGSG_N,
+	      (unsigned long)SG_MAX_SINGLE_ALLOC - 1);
+	get_random_bytes(buf, LONGSG_N * LONGSG_STRIDE);
+	for_each_sgtable_sg(&sgt, sg, i)
+		sg_set_buf(sg, buf + i * LONGSG_STRIDE, longsg_len(i));
+	ret = longsg_map(&sgt, DMA_BIDIRECTIONAL);
+	check(!ret && sgt.nents == LONGSG_N,
+	      "map a chained %d-entry sg table (ret %d, nents %u)", LONGSG_N,
+	      ret, sgt.nents);
+	if (ret)
+		goto out;
+	/* the device checks what it got, then writes its answer */
+	for_each_sgtable_dma_sg(&sgt, sg, i) {
+		u8 *slot = slot_of(sg_dma_address(sg));
+
+		in &= sg_dma_len(sg) == longsg_len(i) &&
+		      !memcmp(slot, buf + i * LONGSG_STRIDE, longsg_len(i));
+		get_random_bytes(slot, sg_dma_len(sg));
+		want = crc32_le(want, slot, sg_dma_len(sg));
+		n++;
+	}
+	check(in && n == LONGSG_N, "all %d entries bounced in (%d seen)",
+	      LONGSG_N, n);
+	dma_unmap_sgtable(dev, &sgt, DMA_BIDIRECTIONAL, 0);
+	for (i = 0; i < LONGSG_N; i++)
+		got = crc32_le(got, buf + i * LONGSG_STRIDE, longsg_len(i));
+	check(got == want,
+	      "unmap copied every entry back (crc32 %08x, device wrote %08x)",
+	      got, want);
+out:
+	sg_free_table(&sgt);
+}
+
+/*
+ * Entry 250 of 300 is larger than any slot: the map fails with -EINVAL and
+ * the 250 slots taken before it are given back (detach refuses with -EBUSY
+ * while any is outstanding).  Attempts that ran out of slots earlier in the
+ * list (-ENOMEM) are unwound the same way before the retry.
+ */
+static void test_longsg_late_failure(void)
+{
+	size_t big = dma_max_mapping_size(dev) + 1;
+	struct scatterlist *sg;
+	struct sg_table sgt;
+	int i, ret;
+
+	if (big > BUF_SIZE) {
+		check(false, "max mapping size %zu fits the test buffer", big - 1);
+		return;
+	}
+	if (sg_alloc_table(&sgt, LONGSG_N, GFP_KERNEL)) {
+		check(false, "sg_alloc_table(%d)", LONGSG_N);
+		return;
+	}
+	for_each_sgtable_sg(&sgt, sg, i) {
+		if (i == 250)
+			sg_set_buf(sg, buf, big);
+		else
+			sg_set_buf(sg, buf + i * LONGSG_STRIDE, longsg_len(i));
+	}
+	ret = longsg_map(&sgt, DMA_FROM_DEVICE);
+	check(ret == -EINVAL,
+	      "a %d-entry list whose entry 250 is oversize fails with -EINVAL (%d)",
+	      LONGSG_N, ret);
+	if (!ret)
+		dma_unmap_sgtable(dev, &sgt, DMA_FROM_DEVICE, 0);
+	ret = cc_swiotlb_detach(dev);
+	check(!ret, "the 250 entries mapped before the failure were unwound: detach (%d)",
+	      ret);
+	if (!ret) {
+		ret = cc_swiotlb_attach(dev);
+		check(!ret, "attach again (%d)", ret);
+	}
+	sg_free_table(&sgt);
+}
+
+#define FOUR_GIB	BIT_ULL(32)
+
+static struct ccs_nomask {
+	bool probed;
+	bool handed_back;
+	int maps;
+	int below;
+	int good;
+	bool coherent_below;
+} nomask;
+
+/*
+ * Move data through @d as a device would: map, check the device sees the
+ * data, let it write, unmap, check the CPU sees what it wrote.  Counts
+ * mappings, those below 4 GiB and those whose data came through intact.
+ */
+static void nomask_xfer(struct device *d, size_t size,
+			enum dma_data_direction dir)
+{
+	dma_addr_t dma;
+	u32 want, got;
+	u8 *slot;
+	bool ok = true;
+
+	get_random_bytes(buf, size);
+	want = crc32_le(~0U, buf, size);
+	dma = dma_map_single(d, buf, size, dir);
+	if (dma_mapping_error(d, dma))
+		return;
+	nomask.maps++;
+	if (dma + size <= FOUR_GIB)
+		nomask.below++;
+	slot = phys_to_virt(dma_to_phys(d, dma));
+	if (dir != DMA_FROM_DEVICE)
+		ok &= crc32_le(~0U, slot, size) == want;
+	if (dir != DMA_TO_DEVICE) {
+		get_random_bytes(slot, size);
+		want = crc32_le(~0U, slot, size);
+	}
+	dma_unmap_single(d, dma, size, dir);
+	got = crc32_le(~0U, buf, size);
+	nomask.good += ok && got == want;
+}
+
+/* A PCI driver that never sets a DMA mask: PCI's default of 32 bits. */
+static int nomask_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	static const enum dma_data_direction dirs[] = {
+		DMA_FROM_DEVICE, DMA_TO_DEVICE, DMA_BIDIRECTIONAL,
+	};
+	struct device *d = &pdev->dev;
+	dma_addr_t h;
+	void *v;
+	int i;
+
+	nomask.probed = true;
+	for (i = 0; i < 96; i++)
+		nomask_xfer(d, 512 << (i % 8), dirs[i % 3]);
+	nomask.handed_back = !get_dma_ops(d);
+	v = dma_alloc_coherent(d, SZ_16K, &h, GFP_KERNEL);
+	if (v) {
+		nomask.coherent_below = h + SZ_16K <= FOUR_GIB;
+		dma_free_coherent(d, SZ_16K, v, h);
+	}
+	return 0;
+}
+
+static const struct pci_device_id nomask_ids[] = {
+	{ PCI_DEVICE(0x1b36, 0x0005) },	/* QEMU's pci-testdev */
+	{ }
+};
+
+static struct pci_driver nomask_driver = {
+	.name = "ccs_nomask",
+	.id_table = nomask_ids,
+	.probe = nomask_probe,
+};
+
+static bool nomask_registered;
+
+static void test_nomask_pci(void)
+{
+	int ret = pci_register_driver(&nomask_driver);
+
+	check(!ret, "register a PCI driver for 1b36:0005 (%d)", ret);
+	if (ret)
+		return;
+	nomask_registered = true;
+	check(nomask.probed, "it probed a pci-testdev");
+	check(nomask.maps == 96, "all 96 maps of a driver that sets no mask succeeded (%d)",
+	      nomask.maps);
+	check(nomask.handed_back, "the device was handed back to stock DMA ops");
+	check(nomask.below == nomask.maps,
+	      "every bounce address is below 4 GiB (%d of %d)", nomask.below,
+	      nomask.maps);
+	check(nomask.good == nomask.maps,
+	      "data moved intact both ways, crc32 verified (%d of %d)",
+	      nomask.good, nomask.maps);
+	check(nomask.coherent_below, "coherent memory below 4 GiB");
+}
+
+/* An attached device that lowers its mask: refused while mapped. */
+static void test_mask_lowering(void)
+{
+	dma_addr_t dma, dma2;
+	int ret;
+
+	dma = dma_map_single(dev, buf, 4096, DMA_TO_DEVICE);
+	check(!dma_mapping_error(dev, dma) && get_dma_ops(dev),
+	      "64-bit device: mapped through cc_swiotlb");
+	ret = dma_set_mask(dev, DMA_BIT_MASK(32));
+	check(ret == -EIO, "a 32-bit mask is refused while a mapping is outstanding (%d)",
+	      ret);
+	if (!dma_mapping_error(dev, dma))
+		dma_unmap_single(dev, dma, 4096, DMA_TO_DEVICE);
+	ret = dma_set_mask(dev, DMA_BIT_MASK(32));
+	check(!ret && !get_dma_ops(dev),
+	      "with nothing mapped it is accepted and the device left to stock (%d)",
+	      ret);
+	dma2 = dma_map_single(dev, buf, 4096, DMA_TO_DEVICE);
+	check(!dma_mapping_error(dev, dma2) && dma2 + 4096 <= FOUR_GIB,
+	      "stock maps it below 4 GiB (%pad)", &dma2);
+	if (!dma_mapping_error(dev, dma2))
+		dma_unmap_single(dev, dma2, 4096, DMA_TO_DEVICE);
+	dma_set_mask(dev, DMA_BIT_MASK(64));
+}
+
 static int __init ccs_semantics_init(void)
 {
 	struct platform_device_info info = {
@@ -873,6 +1134,17 @@ static int __init ccs_semantics_init(void)
 		test_detach_race();
 		ret = cc_swiotlb_detach(dev);
 		check(!ret, "cc_swiotlb_detach() after the race (%d)", ret);
+	} else if (!ret && !strcmp(mode, "longsg")) {
+		test_longsg_map();
+		test_longsg_late_failure();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach(): no slot left behind (%d)", ret);
+	} else if (!ret && !strcmp(mode, "nomask")) {
+		test_mask_lowering();
+		ret = cc_swiotlb_detach(dev);
+		check(!ret, "cc_swiotlb_detach() of the device left to stock (%d)",
+		      ret);
+		test_nomask_pci();
 	} else if (!ret && !strcmp(mode, "security")) {
 		test_security();
 		ret = cc_swiotlb_detach(dev);
@@ -896,11 +1168,15 @@ static int __init ccs_semantics_init(void)
 	platform_device_unregister(pdev);
 	free_pages((unsigned long)buf, BUF_ORDER);
 	pr_info("%d passed, %d failed\n", passes, fails);
+	if (fails && nomask_registered)
+		pci_unregister_driver(&nomask_driver);
 	return fails ? -EINVAL : 0;
 }
 
 static void __exit ccs_semantics_exit(void)
 {
+	if (nomask_registered)
+		pci_unregister_driver(&nomask_driver);
 }
 
 module_init(ccs_semantics_init);
