@@ -339,6 +339,7 @@ def build(results):
         "workloads": WL_DESC,
         "method": {
             "quick": plan.get("quick") == "1",
+            "module_flavour": plan.get("module_flavour", "production"),
             "boots": {b: ("ok" if rc == 0 else "FAILED (exit %d)" % rc) for b, rc in boots.items()},
             "repetitions": {"default_and_4mib": int(plan.get("reps", 0) or 0),
                             "capped_sweep": int(plan.get("sweep_reps", 0) or 0),
@@ -729,7 +730,8 @@ def markdown(s):
                 (s.get("stock_pool_bytes") or 0) // MIB, m.get("fio_seconds"), m.get("ramp_seconds"),
                 m["repetitions"]["default_and_4mib"], m["repetitions"]["capped_sweep"],
                 m["repetitions"]["emulated_cost"],
-                " **QUICK run: too few repetitions to quote.**" if m.get("quick") else ""))
+                " **QUICK run: too few repetitions to quote.**" if m.get("quick") else "") +
+             (" Module: the %s build." % m["module_flavour"]))
     L.append("")
     L.append("Boots: " + ", ".join("%s %s" % kv for kv in m["boots"].items()))
     L.append("")

@@ -54,7 +54,23 @@ make --no-print-directory module KVER="$kver" >build-bench.log 2>&1 ||
 	{ tail -n 30 build-bench.log; rm -f build-bench.log; exit 1; }
 make --no-print-directory -C tools/bench-module KVER="$kver" >>build-bench.log 2>&1 ||
 	{ tail -n 30 build-bench.log; rm -f build-bench.log; exit 1; }
+# The emulated conversion cost needs module/convert.c's debugfs knobs.  Once
+# they live in the debug flavour only (make module-debug), every boot loads
+# that build (its map path differs from production by a flag test) and the
+# report says so.
+ko=$TOP/build/$kver/cc_swiotlb.ko flavour=production
+if ! grep -qa emulate_call_us "$ko" && make -n module-debug KVER="$kver" >/dev/null 2>&1; then
+	make --no-print-directory module-debug KVER="$kver" >>build-bench.log 2>&1 ||
+		{ tail -n 30 build-bench.log; rm -f build-bench.log; exit 1; }
+	ko=$TOP/build/$kver-debug/cc_swiotlb.ko flavour=debug
+	step "the production build has no emulated-cost knobs: every boot loads the debug flavour"
+fi
 rm -f build-bench.log
+
+# the console follower of the running boot, if bench.sh is interrupted
+tailpid=
+trap '[ -n "$tailpid" ] && kill "$tailpid" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 
 raw=bench/results/raw
 rm -rf "$raw"
@@ -62,6 +78,7 @@ mkdir -p build/bench "$raw"
 {
 	echo "quick=${QUICK:-0}"
 	echo "kver=$kver"
+	echo "module_flavour=$flavour"
 	echo "boots=\"$boots\""
 	echo "reps=$BENCH_REPS"
 	echo "sweep_reps=$BENCH_SWEEP_REPS"
@@ -74,7 +91,7 @@ mkdir -p build/bench "$raw"
 # run_boot NAME SCRIPT [APPEND]: one guest boot, its progress lines shown
 # as they come; its status goes to raw/boots
 run_boot() {
-	local name=$1 script=$2 append=${3:-} out=build/vm/out/$2-$kver tailpid rc cfg limit
+	local name=$1 script=$2 append=${3:-} out=build/vm/out/$2-$kver rc cfg limit
 	cfg=$TOP/build/bench/config-$name.env
 	# new file, then rename: a guest may still read the previous one
 	{
@@ -103,12 +120,13 @@ run_boot() {
 		exec tail -n +1 -F "$out/output" 2>/dev/null
 	) > >(grep --line-buffered -E '^(== |fio |memory:|map\+unmap:|FAIL|cc_swiotlb did not|rmmod)') &
 	tailpid=$!
-	BENCH_CONFIG=$cfg tests/vm/run --kver "$kver" --timeout "$limit" \
+	BENCH_CONFIG=$cfg tests/vm/run --kver "$kver" --ko "$ko" --timeout "$limit" \
 		${append:+--append "$append"} "tests/vm/bench/$script"
 	rc=$?
 	sleep 1
 	kill "$tailpid" 2>/dev/null
 	wait "$tailpid" 2>/dev/null
+	tailpid=
 	mkdir -p "$raw/$name"
 	cp -a "$out"/. "$raw/$name/" 2>/dev/null
 	rm -f "$raw/$name"/*.img
