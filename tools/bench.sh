@@ -107,10 +107,11 @@ run_boot() {
 			echo "BENCH_CAP_MB=${name#cap}"
 			# cap4 and cap16 give cc_swiotlb the other group of disks
 			case $name in cap4 | cap16) echo "BENCH_SWAP=1" ;; esac
-			[ "$name" = cap4 ] && echo "BENCH_CAPPED_ALL=1"
+			if [ "$name" = cap4 ]; then echo "BENCH_CAPPED_ALL=1"; fi
 			;;
 		esac
-	} >"$cfg.tmp" && mv "$cfg.tmp" "$cfg"
+	} >"$cfg.tmp" || exit 1
+	mv "$cfg.tmp" "$cfg" || exit 1
 	# generous guest time limit: twice what the runs should take, plus boot
 	limit=$((2 * (BENCH_FIO_SECONDS + BENCH_RAMP + 4) * (6 * 3 * BENCH_REPS + 20) + 600))
 	step "boot $name: tests/vm/bench/$script ${append:+(+$append)}"
