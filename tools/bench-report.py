@@ -394,9 +394,13 @@ def build(results):
     summary["map_unmap_ns"] = mu
     summary["map_unmap_ratio_cc_stock"] = mu_ratio
     summary["map_unmap_fill_held"] = mu_fill
+    # a fill the side could not hold, or at which its timed maps failed
+    # (ns_per_op then times failures): not a measurement of that fill
     summary["map_unmap_fill_not_reached"] = sorted(
-        "%s %s fill%d" % (k[1], fmt_size(k[0]), k[2]) for k, e in mb_extra.items()
-        if k[3] == 1 and e.get("want") and (e.get("held") or 0) < e["want"])
+        "%s %s fill%d%s" % (k[1], fmt_size(k[0]), k[2],
+                            " (%d timed maps failed)" % e["failures"] if e.get("failures") else "")
+        for k, e in mb_extra.items()
+        if k[3] == 1 and k[2] and ((e.get("want") and (e.get("held") or 0) < e["want"]) or e.get("failures")))
     summary["map_unmap_skipped"] = sorted("%s.%s" % (k[1], k[0]) for k, e in mb_extra.items()
                                           if e.get("skipped") and k[2] == 0 and k[3] == 1)
 
