@@ -34,7 +34,7 @@ step() { local s=$(($(date +%s) - start)); printf "==== [%dm%02ds] %s\n" $((s / 
 
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${BENCH_REPS:=1}" "${BENCH_SWEEP_REPS:=1}" "${BENCH_EMU_REPS:=1}" "${BENCH_AA_REPS:=1}"
-	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_SETTLE_S:=15}" "${BENCH_MAP_ARGS:=reps=3}"
+	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_SETTLE_S:=10}" "${BENCH_MAP_ARGS:=reps=3}"
 fi
 : "${BENCH_REPS:=5}" "${BENCH_SWEEP_REPS:=3}" "${BENCH_EMU_REPS:=3}" "${BENCH_AA_REPS:=3}"
 : "${BENCH_FIO_SECONDS:=4}" "${BENCH_RAMP:=1}" "${BENCH_SETTLE_S:=40}" "${BENCH_MAP_ARGS:=}"

@@ -49,7 +49,7 @@ NVME_CC=${MULTI_CC%% *} NVME_STOCK=${MULTI_STOCK%% *} VBLK=$CCS_VBLK_PCI
 # bench_elapsed: time since tools/bench.sh started (host clock; the guest's
 # clock is set from it at boot), as 12m34s
 bench_elapsed() {
-	local s=$(($(date +%s) - BENCH_T0))
+	local s=$((EPOCHSECONDS - BENCH_T0))
 	printf '%dm%02ds' $((s / 60)) $((s % 60))
 }
 
@@ -75,16 +75,20 @@ bench_workload_args() {
 # DEV_outstanding DEV_bytes DEV_maps conversions (the three DEV figures from
 # cc_swiotlb's devices file for $BENCH_SAMPLE_DEV, 0 when it is not
 # attached; conversions = decrypt_calls + encrypt_calls).  Bash builtins
-# only, so sampling costs the guest little.
+# only, and unless BENCH_SAMPLE_FULL=1 (which adds the slot bytes in use)
+# the counters file is read only up to the three counters it needs: parsing
+# all of it in bash four times a second took most of a TCG vCPU away from
+# the fio run being measured.
 bench_sample() {
-	local k v shared=0 inuse=0 sz used=0 d rest out=0 bytes=0 maps=0 f conv=0
+	local k v shared=0 inuse=0 sz used=0 d rest out=0 bytes=0 maps=0 f conv=0 seen=0
 	if [ -r "$CCS_DBG/counters" ]; then
 		while read -r k v; do
 			case $k in
-			shared_bytes) shared=$v ;;
-			decrypt_calls | encrypt_calls) conv=$((conv + v)) ;;
+			shared_bytes) shared=$v seen=$((seen + 1)) ;;
+			decrypt_calls | encrypt_calls) conv=$((conv + v)) seen=$((seen + 1)) ;;
 			class*_in_use) sz=${k#class}; sz=${sz%_in_use}; inuse=$((inuse + sz * v)) ;;
 			esac
+			[ $seen = 3 ] && [ "${BENCH_SAMPLE_FULL:-0}" = 0 ] && break
 		done <"$CCS_DBG/counters"
 		while read -r d rest; do
 			[ "$d" = "${BENCH_SAMPLE_DEV:-none}" ] || continue
