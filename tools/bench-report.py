@@ -496,7 +496,11 @@ def build(results):
     if ref and len(ref) == 2:
         for n in CAPS:
             cells = sweep.get(str(n), {})
-            if all(cells.get(k, {}).get("stock", {}).get("iops", -1) >= v for k, v in ref.items()):
+            if not all(cells.get(k, {}).get("stock") for k in ref):
+                # a smaller pool not measured: the smallest is unknown
+                dep["stock_min_equal_note"] = "cap%d not measured" % n
+                break
+            if all(cells[k]["stock"]["iops"] >= v for k, v in ref.items()):
                 dep["stock_min_equal"] = n * MIB
                 dep["stock_min_equal_mib"] = n
                 break
