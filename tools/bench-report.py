@@ -624,21 +624,36 @@ def build(results):
 def targets(s, boots):
     out = []
 
-    def add(name, target, value, ok, need=None):
-        # need: the boot the figure comes from; not run -> not measured
+    missing = s.get("missing", [])
+
+    def lacking(*prefixes):
+        """missing items (failed boots, cells) a target's figure depends on"""
+        return [m for m in missing if any(m.startswith(p) for p in prefixes)]
+
+    def add(name, target, value, ok, need=None, lacks=()):
+        # need: the boot the figure comes from; not run -> not measured.
+        # lacks: missing cells it depends on -> unmet, whatever the value
         if need and need not in boots:
             out.append({"target": name, "goal": target, "value": None, "met": None,
                         "note": "boot %s not run" % need})
             return
-        out.append({"target": name, "goal": target,
-                    "value": None if value is None else (round(value, 3) if isinstance(value, float) else value),
-                    "met": bool(ok) if value is not None else False})
+        t = {"target": name, "goal": target,
+             "value": None if value is None else (round(value, 3) if isinstance(value, float) else value),
+             "met": bool(ok) and not lacks if value is not None else False}
+        if lacks:
+            t["note"] = "%d missing: %s" % (len(lacks), lacks[0])
+        out.append(t)
+
+    caps_in = [b for b in boots if b.startswith("cap")]
+    lack_main = lacking("boot main", "main ", "aa ")
+    lack_map = lacking("boot main", "main: map+unmap")
+    lack_mem = lacking("boot main", "main: memory")
 
     r = s.get("map_unmap_ratio_cc_stock", {})
     for size, goal in ((512, 0.35), (4096, 0.6), (65536, 0.95)):
         v = r.get(str(size), {}).get("fill0", {}).get("threads1")
         add("map+unmap %s cc/stock (1 thread, fill 0)" % fmt_size(size), "<= %.2f" % goal, v,
-            v is not None and v <= goal, "main")
+            v is not None and v <= goal, "main", lack_map)
     worst, where = None, None
     for size, d in s.get("map_unmap_ns", {}).items():
         cc = d.get("cc", {})
@@ -652,7 +667,7 @@ def targets(s, boots):
     nr = [x for x in s.get("map_unmap_fill_not_reached", []) if x.startswith("cc ")]
     add("map+unmap cc flat with fill (worst fill50/90 vs fill0, 1 thread%s%s)" % (
         ", " + where if where else "", "; fill not reached: " + ", ".join(nr) if nr else ""),
-        "<= 1.20", worst, worst is not None and worst <= 1.2 and not nr, "main")
+        "<= 1.20", worst, worst is not None and worst <= 1.2 and not nr, "main", lack_map)
 
     def worst_ratio(tab):
         vals = [(x["ratio_iops"], "%s %s" % (dev, wl)) for dev, wls in tab.items()
@@ -661,10 +676,10 @@ def targets(s, boots):
 
     v = worst_ratio(s.get("fio", {}))
     add("fio cc/stock median IOPS, every workload (worst%s)" % (": " + v[1] if v else ""), ">= 1.0",
-        v[0] if v else None, v and v[0] >= 1.0, "main")
+        v[0] if v else None, v and v[0] >= 1.0, "main", lack_main)
     v = worst_ratio(s.get("fio_capped", {}))
     add("fio at 4 MiB cap cc/stock median IOPS (worst%s)" % (": " + v[1] if v else ""), ">= 1.2",
-        v[0] if v else None, v and v[0] >= 1.2, "cap4")
+        v[0] if v else None, v and v[0] >= 1.2, "cap4", lacking("boot cap4", "cap4 "))
     vals = [(x.get("ratio_iops"), "%s MiB %s" % (n, k)) for n, cells in s.get("capped_sweep", {}).items()
             for k, x in cells.items()]
     full = all(("cap%d" % n) not in boots or str(n) in s.get("capped_sweep", {}) for n in CAPS)
@@ -672,7 +687,8 @@ def targets(s, boots):
     w = min(sweep_ok) if sweep_ok else None
     add("capped sweep cc/stock median IOPS at every cap (worst%s)" % (": " + w[1] if w else ""), ">= 1.0",
         w[0] if w and full and len(sweep_ok) == len(vals) else None,
-        w and w[0] >= 1.0, "cap2" if "cap2" in boots else next((b for b in boots if b.startswith("cap")), "cap2"))
+        w and w[0] >= 1.0, caps_in[0] if caps_in else "cap2",
+        lacking(*(["boot %s" % b for b in caps_in] + ["%s " % b for b in caps_in])))
     errs = 0
     seen = False
     for key in ("fio", "fio_capped"):
@@ -688,29 +704,29 @@ def targets(s, boots):
                 if side in x:
                     errs += x[side]["errors"]
                     seen = True
-    add("I/O and verify errors, every run", "0", errs if seen else None, errs == 0)
+    add("I/O and verify errors, every run", "0", errs if seen else None, errs == 0, lacks=missing)
     cs = s.get("conversions_steady_per_s", {})
     w = max(((x["worst"], k) for k, x in cs.items()), default=None)
     add("steady-state conversions per s after the first 2 s, any cap (worst%s)" % (": " + w[1] if w else ""),
-        "0", w[0] if w else None, w is not None and w[0] == 0)
+        "0", w[0] if w else None, w is not None and w[0] == 0, lacks=missing)
     e = s.get("emulated_cost_iops_vs_plain", {})
     w = min(((v, k) for k, v in e.items()), default=None)
     add("emulated conversion cost: cc IOPS with it / without it, every cell (worst%s)" %
-        (": " + w[1] if w else ""), ">= 0.90", w[0] if w else None, w is not None and w[0] >= 0.9)
+        (": " + w[1] if w else ""), ">= 0.90", w[0] if w else None, w is not None and w[0] >= 0.9, lacks=missing)
     sb = s.get("shared_bytes", {})
     q = sb["cc"]["settled"] / sb["stock"]["settled"] if sb.get("cc") and sb.get("stock") else None
-    add("settled shared memory cc alone / stock default pool", "<= 0.125", q, q is not None and q <= 0.125, "main")
+    add("settled shared memory cc alone / stock default pool", "<= 0.125", q, q is not None and q <= 0.125, "main",
+        lack_mem)
     d = s.get("deployment_shared_bytes", {})
     q = (d["cc_settled_total"] / d["stock_default"]) if d.get("cc_settled_total") and d.get("stock_default") else None
     add("settled shared memory of a cc deployment (+ swiotlb=1024) / stock default pool", "<= 0.125", q,
-        q is not None and q <= 0.125, "main")
+        q is not None and q <= 0.125, "main", lack_mem)
     h = s.get("held_per_mapped", {}).get("cc") or {}
     add("shared held per byte mapped at the mapped high-water mark, default classes (worst%s)" %
         (": " + h["worst_workload"] if h.get("worst_workload") else (" -- " + h["missing"] if h.get("missing") else "")),
-        "<= 1.5", h.get("peak"), h.get("peak") is not None and h["peak"] <= 1.5, "main")
-    m = s.get("missing", [])
+        "<= 1.5", h.get("peak"), h.get("peak") is not None and h["peak"] <= 1.5, "main", lack_main)
     out.append({"target": "every boot clean, every planned cell measured", "goal": "nothing missing",
-                "value": len(m), "met": not m})
+                "value": len(missing), "met": not missing})
     return out
 
 
@@ -757,6 +773,8 @@ def markdown(s):
         met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
         val = fmt(t["value"]) if t["value"] is not None else ("missing" if t["met"] is False else
                                                               t.get("note", "-"))
+        if t.get("note") and t["value"] is not None:
+            met += " (%s)" % t["note"]
         L.append("| %s | %s | %s | %s |" % (t["target"], t["goal"], val, met))
     L.append("")
 
