@@ -34,9 +34,10 @@
  * Each measurement is a warm-up pass and then reps= timed passes of iters=
  * operations per thread (iters=0: sized so a pass moves about 8 MiB).  The
  * passes of the devices and of memcpy alternate, in an order that rotates
- * from pass to pass, so that a change in host load hits them alike.  The figure printed is the median over passes of
- * the per-thread mean ns per successful op.  A size that a device cannot map
- * at all (stock swiotlb stops short of 256 KiB) is reported as skipped.
+ * from pass to pass, so that a change in host load hits them alike.  The
+ * figure printed is the median over passes of the per-thread mean ns per
+ * successful op.  A size that a device cannot map at all (stock swiotlb
+ * stops short of 256 KiB) is reported as skipped.
  *
  * Results are kernel log lines, one per measurement:
  *   ccs_bench: impl=cc dev=0000:00:04.0 size=4096 threads=1 fill=50 \
