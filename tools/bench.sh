@@ -17,12 +17,13 @@
 # every boot passed and every planned cell has its repetitions, else 1
 # (the report says what is missing); whether targets are met does not
 # change it.  Settings (environment or make variables):
-#   QUICK=1                fewer repetitions and shorter runs, same cells
+#   QUICK=1                one repetition, shorter runs, same cells
 #   KVER=...               kernel release of the guest
 #   BENCH_ONLY="main cap4" run these boots only
 #   BENCH_REPS=5 BENCH_SWEEP_REPS=3 BENCH_EMU_REPS=3 BENCH_AA_REPS=3
 #   BENCH_FIO_SECONDS=4 BENCH_RAMP=1  length of every fio run (+ ramp)
-#   BENCH_SETTLE_S=40      idle time after the memory burst
+#   BENCH_SETTLE_S=40 BENCH_IDLE_S=8  idle time after and before the memory burst
+#   BENCH_ALT=1            fio with the other class ladder (QUICK: 0)
 #   BENCH_MAP_ARGS=...     extra ccs_bench.ko parameters (e.g. "reps=5")
 #   BENCH_EMU_CALL_US=100 BENCH_EMU_PAGE_NS=5000  emulated conversion cost
 #   CCS_ACCEL=kvm          KVM instead of TCG where it works
@@ -34,10 +35,12 @@ step() { local s=$(($(date +%s) - start)); printf "==== [%dm%02ds] %s\n" $((s / 
 
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${BENCH_REPS:=1}" "${BENCH_SWEEP_REPS:=1}" "${BENCH_EMU_REPS:=1}" "${BENCH_AA_REPS:=1}"
-	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_SETTLE_S:=10}" "${BENCH_MAP_ARGS:=reps=3}"
+	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_SETTLE_S:=10}" "${BENCH_IDLE_S:=4}" "${BENCH_MAP_ARGS:=reps=1}"
+	: "${BENCH_ALT:=0}"
 fi
 : "${BENCH_REPS:=5}" "${BENCH_SWEEP_REPS:=3}" "${BENCH_EMU_REPS:=3}" "${BENCH_AA_REPS:=3}"
-: "${BENCH_FIO_SECONDS:=4}" "${BENCH_RAMP:=1}" "${BENCH_SETTLE_S:=40}" "${BENCH_MAP_ARGS:=}"
+: "${BENCH_FIO_SECONDS:=4}" "${BENCH_RAMP:=1}" "${BENCH_SETTLE_S:=40}" "${BENCH_IDLE_S:=8}" "${BENCH_MAP_ARGS:=}"
+: "${BENCH_ALT:=1}"
 : "${BENCH_EMU_CALL_US:=100}" "${BENCH_EMU_PAGE_NS:=5000}"
 caps="2 4 8 16 32"
 boots=${BENCH_ONLY:-main $(for n in $caps; do printf 'cap%s ' "$n"; done)}
@@ -99,7 +102,7 @@ run_boot() {
 		echo "BENCH_REPS=$BENCH_REPS BENCH_SWEEP_REPS=$BENCH_SWEEP_REPS"
 		echo "BENCH_EMU_REPS=$BENCH_EMU_REPS BENCH_AA_REPS=$BENCH_AA_REPS"
 		echo "BENCH_FIO_SECONDS=$BENCH_FIO_SECONDS BENCH_RAMP=$BENCH_RAMP"
-		echo "BENCH_SETTLE_S=$BENCH_SETTLE_S"
+		echo "BENCH_SETTLE_S=$BENCH_SETTLE_S BENCH_IDLE_S=$BENCH_IDLE_S BENCH_ALT=$BENCH_ALT"
 		echo "BENCH_MAP_ARGS=\"$BENCH_MAP_ARGS\""
 		echo "BENCH_EMU_CALL_US=$BENCH_EMU_CALL_US BENCH_EMU_PAGE_NS=$BENCH_EMU_PAGE_NS"
 		case $name in
