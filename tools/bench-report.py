@@ -4,11 +4,13 @@
 
 Usage: tools/bench-report.py [RESULTS_DIR]   (default bench/results)
 
-Reads RESULTS_DIR/raw/main/ and RESULTS_DIR/raw/capped/ (written by the
-guest scripts tests/vm/bench/bench-{main,capped}, see
-tests/vm/bench/common.sh for the file formats) and writes
-RESULTS_DIR/summary.json, RESULTS_DIR/summary.md and RESULTS_DIR/*.png.
-Every cc/stock ratio compares figures from the same guest boot.
+Reads RESULTS_DIR/raw/: plan.env and boots (tools/bench.sh) and one
+directory per boot (main, cap2 ... cap32, written by the guest scripts
+tests/vm/bench/bench-{main,sweep}, see tests/vm/bench/common.sh for the
+file formats), and writes RESULTS_DIR/summary.json, RESULTS_DIR/summary.md
+and RESULTS_DIR/*.png.  Every cc/stock ratio compares medians from the same
+guest boot.  Exit status 1 when a boot failed or a planned cell lacks
+repetitions (summary "missing"), else 0.
 """
 import glob
 import json
@@ -87,7 +89,8 @@ def read_samples(path):
         if len(p) < 7:
             continue
         try:
-            rows.append([float(p[0])] + [int(x) for x in p[1:7]])
+            # the 8th column (conversions) is newer: 0 when absent
+            rows.append([float(p[0])] + [int(x) for x in p[1:8]] + [0] * (8 - len(p)))
         except ValueError:
             continue
     return rows
@@ -159,67 +162,170 @@ def parse_mapbench(path):
     return res, extra
 
 
-def fio_runs(raw):
-    """tag -> dict(phase, device, workload, impl, fio, before, after, samples)"""
-    runs = {}
-    for path in sorted(glob.glob(os.path.join(raw, "fio-*.json"))):
-        hung = os.path.exists(path[:-5] + ".hung")
-        tag = os.path.basename(path)[4:-5]
-        parts = tag.split("-")
-        if len(parts) != 4:
-            continue
-        phase, device, wl, impl = parts
+# ---------------------------------------------------------------- runs
+
+CAPS = [2, 4, 8, 16, 32]
+DEVS = ["nvme", "vblk", "multi"]
+SWEEP_CELLS = [("nvme", "randrw"), ("vblk", "randrw"), ("multi", "mixed")]
+ALL_CELLS = [(d, w) for d in ("nvme", "vblk") for w in WORKLOADS]
+# the emulated conversion cost rides along as a third side
+SIDES = ["cc", "stock", "ccemu"]
+# a cc deployment still boots a stock pool for everything cc_swiotlb does
+# not own: the README recommends swiotlb=1024 (1024 slots of 2 KiB)
+DEPLOY_STOCK_SLABS = 1024
+
+
+def fio_runs(raw, boot):
+    """All fio runs of one boot: list of dicts (set, dev, wl, side, rep, fio...)."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(raw, "fio-*.json")) +
+                       glob.glob(os.path.join(raw, "fio-*.hung"))):
         base = path[:-5]
-        runs[tag] = {
-            "phase": phase, "device": device, "workload": wl, "impl": impl,
-            "fio": ({"iops": 0.0, "bw_kib": 0, "errors": None, "io_kib": 0, "hung": True}
-                    if hung or not fio_figures(path) else fio_figures(path)),
-            "before": read_kv(base + ".before"),
-            "after": read_kv(base + ".after"),
+        if path.endswith(".hung") and os.path.exists(base + ".json"):
+            continue
+        tag = os.path.basename(base)[4:]
+        parts = tag.split("-")
+        if len(parts) != 5 or not parts[4].startswith("r"):
+            continue
+        hung = os.path.exists(base + ".hung")
+        f = None if hung else fio_figures(base + ".json")
+        runs.append({
+            "boot": boot, "set": parts[0], "dev": parts[1], "wl": parts[2], "side": parts[3],
+            "rep": int(parts[4][1:]), "fio": f, "hung": hung,
+            "before": read_kv(base + ".before"), "after": read_kv(base + ".after"),
             "samples": read_samples(base + ".samples"),
-        }
+        })
     return runs
 
 
-def pci_of(meta_env, device, impl):
-    # guest facts (tests/vm/run)
-    if device == "vblk":
-        return "0000:00:06.0"
-    return "0000:00:04.0" if impl.startswith("cc") else "0000:00:05.0"
+def cell_runs(runs, set_, dev, wl, side):
+    return sorted((r for r in runs if (r["set"], r["dev"], r["wl"], r["side"]) == (set_, dev, wl, side)),
+                  key=lambda r: r["rep"])
 
 
-def held_mapped(run, impl, stock_pool):
-    """Peak shared bytes held and peak bytes mapped during one fio run."""
-    s = run["samples"]
-    b, a = run["before"], run["after"]
-    if impl.startswith("cc"):
-        # per-class high-water marks (reset before the run): exact peaks
-        peak = sum(int(k[5:-8]) * v for k, v in a.items()
-                   if re.match(r"class\d+_hiwater$", k) and isinstance(v, int))
-        if not s or not peak:
-            return None
-        held = max(r[1] for r in s)
-        pci = pci_of(None, run["device"], impl)
-        db, da = b["devices"].get(pci, {}), a["devices"].get(pci, {})
-        nmaps = da.get("maps", 0) - db.get("maps", 0)
-        avg = (da.get("bytes", 0) - db.get("bytes", 0)) / nmaps if nmaps > 0 else 0
-        return {"held": held, "mapped": peak, "avg_mapping": int(avg),
-                "held_per_mapped": held / peak}
-    hw = a.get("stock_hiwater")
-    if not hw:
+def pcis_of(meta, dev, side):
+    cc = meta.get("nvme_cc", "").split()
+    st = meta.get("nvme_stock", "").split()
+    if dev == "vblk":
+        return ["0000:00:06.0"]
+    grp = st if side == "stock" else cc
+    if dev == "nvme":
+        return grp[:1]
+    return grp
+
+
+def exhaustions(r, meta):
+    b, a = r["before"], r["after"]
+    if r["side"] == "stock":
+        return delta(b, a, "stock_fail")
+    n = 0
+    for pci in pcis_of(meta, r["dev"], r["side"]):
+        n += a["devices"].get(pci, {}).get("exhausted", 0) - b["devices"].get(pci, {}).get("exhausted", 0)
+    return n
+
+
+def steady_conversions(r):
+    """Conversions (decrypt + encrypt calls) per second of a run after its first 2 s of I/O."""
+    s = r["samples"]
+    if len(s) < 3:
         return None
-    mapped = hw * 2048
-    return {"held": stock_pool, "mapped": mapped, "held_per_mapped": stock_pool / mapped}
+    # I/O starts when the sampled device's map count first moves
+    t_io = next((x[0] for x in s if x[6] != s[0][6]), None)
+    if t_io is None:
+        return None
+    win = [x for x in s if x[0] >= t_io + 2.0]
+    if len(win) < 2 or win[-1][0] - win[0][0] < 0.5:
+        return None
+    return (win[-1][7] - win[0][7]) / (win[-1][0] - win[0][0])
+
+
+def side_stats(rs, meta, capped):
+    """Median and spread of a cell's repetitions for one side."""
+    ok = [r for r in rs if r["fio"]]
+    if not ok:
+        return None
+    iops = [r["fio"]["iops"] for r in ok]
+    out = {
+        "iops": round(statistics.median(iops), 1),
+        "iops_runs": iops,
+        "iops_min": min(iops), "iops_max": max(iops),
+        "bw_kib": int(statistics.median(r["fio"]["bw_kib"] for r in ok)),
+        "errors": sum(r["fio"]["errors"] for r in ok),
+        "runs": len(ok),
+    }
+    hung = sum(1 for r in rs if r["hung"])
+    if hung:
+        out["hung"] = hung
+    if capped:
+        ex = [exhaustions(r, meta) for r in ok]
+        if all(e is not None for e in ex):
+            out["exhaustions"] = sum(ex)
+            out["exhaustions_runs"] = ex
+        if rs[0]["side"] == "stock":
+            calls = [delta(r["before"], r["after"], "stock_map_calls") for r in ok]
+            if all(c is not None for c in calls):
+                out["probe_calls"] = sum(calls)
+    return out
+
+
+def cell_table(runs, meta, set_, cells, capped):
+    """dev -> wl -> {cc, stock, cc_emu, ratio_iops, emu_vs_plain}"""
+    out = {}
+    for dev, wl in cells:
+        x = {}
+        for side in SIDES:
+            st = side_stats(cell_runs(runs, set_, dev, wl, side), meta, capped)
+            if st:
+                x["cc_emu" if side == "ccemu" else side] = st
+        if not x:
+            continue
+        if "cc" in x and "stock" in x:
+            x["ratio_iops"] = round(ratio(x["cc"]["iops"], x["stock"]["iops"]) or 0, 3)
+            x["ratio_iops_min_max"] = [round(ratio(x["cc"]["iops_min"], x["stock"]["iops_max"]) or 0, 3),
+                                       round(ratio(x["cc"]["iops_max"], x["stock"]["iops_min"]) or 0, 3)]
+        if "cc" in x and "cc_emu" in x:
+            x["emu_vs_plain"] = round(ratio(x["cc_emu"]["iops"], x["cc"]["iops"]) or 0, 3)
+        out.setdefault(dev, {})[wl] = x
+    return out
+
+
+def expected(plan, boot):
+    """(set, dev, wl, side, reps) a boot must deliver."""
+    reps, sweep, emu, aa = (int(plan.get(k, 1)) for k in ("reps", "sweep_reps", "emu_reps", "aa_reps"))
+    exp = []
+    if boot == "main":
+        for wl in ("randread", "randrw"):
+            for side in ("disk0", "disk1"):
+                exp.append(("aa", "nvme", wl, side, aa))
+        for dev, wl in ALL_CELLS:
+            exp += [("main", dev, wl, "cc", reps), ("main", dev, wl, "stock", reps),
+                    ("main", dev, wl, "ccemu", min(emu, reps))]
+    elif boot.startswith("cap"):
+        if boot == "cap4":
+            cells = [(c, reps, min(emu, reps)) for c in ALL_CELLS]
+            cells.append((("multi", "mixed"), sweep, min(emu, sweep)))
+        else:
+            cells = [(c, sweep, min(emu, sweep)) for c in SWEEP_CELLS]
+        for (dev, wl), n, ne in cells:
+            exp += [(boot, dev, wl, "cc", n), (boot, dev, wl, "stock", n), (boot, dev, wl, "ccemu", ne)]
+    return exp
 
 
 # ---------------------------------------------------------------- report
 
 def build(results):
-    raw_main = os.path.join(results, "raw", "main")
-    raw_cap = os.path.join(results, "raw", "capped")
-    meta = read_env(os.path.join(raw_main, "meta.env"))
-    meta_cap = read_env(os.path.join(raw_cap, "meta.env"))
-    any_meta = meta or meta_cap
+    rawroot = os.path.join(results, "raw")
+    plan = read_env(os.path.join(rawroot, "plan.env"))
+    boots = {}
+    if os.path.exists(os.path.join(rawroot, "boots")):
+        for line in open(os.path.join(rawroot, "boots")):
+            p = line.split()
+            if len(p) == 2:
+                boots[p[0]] = int(p[1])
+    metas = {b: read_env(os.path.join(rawroot, b, "meta.env")) for b in boots}
+    runs = {b: fio_runs(os.path.join(rawroot, b), b) for b in boots}
+    meta = metas.get("main", {})
+    any_meta = next((m for m in metas.values() if m), {})
     summary = {
         "kernel": any_meta.get("kernel"),
         "date": any_meta.get("date"),
@@ -229,11 +335,45 @@ def build(results):
         "cc_class_sizes": meta.get("cc_class_sizes"),
         "cc_max_pool_mb": meta.get("cc_max_pool_mb"),
         "stock_pool_bytes": int(meta.get("stock_nslabs", 0)) * 2048 or None,
-        "fio_seconds": meta.get("fio_seconds"),
+        "fio_seconds": plan.get("fio_seconds"),
         "workloads": WL_DESC,
+        "method": {
+            "quick": plan.get("quick") == "1",
+            "module_flavour": plan.get("module_flavour", "production"),
+            "boots": {b: ("ok" if rc == 0 else "FAILED (exit %d)" % rc) for b, rc in boots.items()},
+            "repetitions": {"default_and_4mib": int(plan.get("reps", 0) or 0),
+                            "capped_sweep": int(plan.get("sweep_reps", 0) or 0),
+                            "emulated_cost": int(plan.get("emu_reps", 0) or 0),
+                            "disk_aa": int(plan.get("aa_reps", 0) or 0)},
+            "fio_seconds": plan.get("fio_seconds"), "ramp_seconds": plan.get("ramp_seconds"),
+            "order": "ABBA: repetition r runs cc, stock, ccemu when r is odd, ccemu, stock, cc when even",
+            "emulated_cost": {"call_us": meta.get("emu_call_us") or any_meta.get("emu_call_us"),
+                              "page_ns": meta.get("emu_page_ns") or any_meta.get("emu_page_ns")},
+            "disks": {b: {"cc": m.get("nvme_cc"), "stock": m.get("nvme_stock")} for b, m in metas.items()},
+        },
     }
 
+    # -- missing cells and failed boots
+    missing = []
+    for b, rc in boots.items():
+        if rc != 0:
+            missing.append("boot %s failed (exit %d)" % (b, rc))
+        elif not os.path.exists(os.path.join(rawroot, b, "done")):
+            missing.append("boot %s did not reach its end" % b)
+        for set_, dev, wl, side, n in expected(plan, b):
+            got = [r for r in cell_runs(runs[b], set_, dev, wl, side) if r["fio"]]
+            if len(got) < n:
+                missing.append("%s %s %s %s: %d of %d runs" % (set_, dev, wl, side, len(got), n))
+    if "main" in boots:
+        if not os.path.exists(os.path.join(rawroot, "main", "mem.samples")):
+            missing.append("main: memory timeline")
+        mlog = os.path.join(rawroot, "main", "mapbench.log")
+        if not os.path.exists(mlog) or "done" not in open(mlog).read():
+            missing.append("main: map+unmap benchmark did not finish")
+    summary["missing"] = missing
+
     # -- map+unmap
+    raw_main = os.path.join(rawroot, "main")
     mb, mb_extra = parse_mapbench(os.path.join(raw_main, "mapbench.log"))
     mu, mu_ratio, mu_fill = {}, {}, {}
     for (size, impl, fill, thr), ns in sorted(mb.items()):
@@ -254,52 +394,68 @@ def build(results):
     summary["map_unmap_ns"] = mu
     summary["map_unmap_ratio_cc_stock"] = mu_ratio
     summary["map_unmap_fill_held"] = mu_fill
+    # a fill the side could not hold, or at which its timed maps failed
+    # (ns_per_op then times failures): not a measurement of that fill
+    summary["map_unmap_fill_not_reached"] = sorted(
+        "%s %s fill%d%s" % (k[1], fmt_size(k[0]), k[2],
+                            " (%d timed maps failed)" % e["failures"] if e.get("failures") else "")
+        for k, e in mb_extra.items()
+        if k[3] == 1 and k[2] and ((e.get("want") and (e.get("held") or 0) < e["want"]) or e.get("failures")))
     summary["map_unmap_skipped"] = sorted("%s.%s" % (k[1], k[0]) for k, e in mb_extra.items()
                                           if e.get("skipped") and k[2] == 0 and k[3] == 1)
 
-    # -- fio, same boot
-    runs = fio_runs(raw_main)
-    runs_cap = fio_runs(raw_cap)
-    stock_pool = summary["stock_pool_bytes"] or 64 * MIB
+    # -- fio at the default sizes and at 4 MiB, A/A control
+    rm = runs.get("main", [])
+    summary["fio"] = cell_table(rm, meta, "main", ALL_CELLS, False)
+    r4 = runs.get("cap4", [])
+    summary["fio_capped"] = cell_table(r4, metas.get("cap4", {}), "cap4", ALL_CELLS + [("multi", "mixed")], True)
+    summary["fio_capped_setup"] = ("cc: max_pool_mb=4; stock: swiotlb=2048,force (4 MiB, also serving the 9p "
+                                   "root and the NIC); exhaustions: cc = the device's exhausted counter, "
+                                   "stock = kretprobe on swiotlb_tbl_map_single() returning DMA_MAPPING_ERROR "
+                                   "(exact; probe_calls = the stock maps the probe saw)")
+    aa = {}
+    for wl in ("randread", "randrw"):
+        d0 = side_stats(cell_runs(rm, "aa", "nvme", wl, "disk0"), meta, False)
+        d1 = side_stats(cell_runs(rm, "aa", "nvme", wl, "disk1"), meta, False)
+        if d0 or d1:
+            aa[wl] = {"disk0": d0, "disk1": d1,
+                      "ratio_iops": round(ratio(d0 and d0["iops"], d1 and d1["iops"]) or 0, 3) if d0 and d1 else None}
+    summary["disk_aa"] = aa
+    summary["disk_aa_note"] = ("stock swiotlb on both NVMe disks before cc_swiotlb is loaded: disk0 = the "
+                               "disk cc_swiotlb then uses (%s), disk1 = stock's (%s); ratio disk0/disk1"
+                               % (meta.get("nvme_cc", "?").split()[0] if meta.get("nvme_cc") else "?",
+                                  meta.get("nvme_stock", "?").split()[0] if meta.get("nvme_stock") else "?"))
 
-    def fio_table(rs, phases):
-        out = {}
-        for r in rs.values():
-            if r["phase"] not in phases or not r["fio"]:
-                continue
-            f = dict(r["fio"])
-            f.pop("io_kib", None)
-            out.setdefault(r["device"], {}).setdefault(r["workload"], {})[r["impl"]] = f
-        for dev in out.values():
-            for wl in dev.values():
-                if "cc" in wl and "stock" in wl:
-                    wl["ratio_iops"] = round(ratio(wl["cc"]["iops"], wl["stock"]["iops"]) or 0, 3)
-                for impl in ("cc", "stock"):
-                    if wl.get(impl, {}).get("hung"):
-                        wl[impl]["note"] = "hung: fio did not finish (killed), no result"
-        return out
-
-    summary["fio"] = fio_table(runs, ("main",))
-    cap = fio_table(runs_cap, ("cap",))
-    for r in runs_cap.values():
-        if r["phase"] != "cap" or not r["fio"]:
+    # -- capped sweep
+    sweep = {}
+    for n in CAPS:
+        b = "cap%d" % n
+        if b not in runs:
             continue
-        b, a = r["before"], r["after"]
-        entry = cap[r["device"]][r["workload"]][r["impl"]]
-        if r["impl"] == "cc":
-            pci = pci_of(None, r["device"], "cc")
-            ex = (a["devices"].get(pci, {}).get("exhausted", 0)
-                  - b["devices"].get(pci, {}).get("exhausted", 0))
-            entry["exhaustions"] = ex
-            entry["exhaustion_events"] = delta(b, a, "exhaustion_events")
-        else:
-            entry["exhaustions"] = ((delta(b, a, "swiotlb_full_msgs") or 0)
-                                    + (delta(b, a, "swiotlb_full_suppressed") or 0))
-            entry["exhaustions_note"] = "'swiotlb buffer is full' log lines incl. suppressed (rate-limited: a lower bound)"
-    summary["fio_capped"] = cap
-    summary["fio_capped_setup"] = "cc: max_pool_mb=4; stock: swiotlb=2048,force (4 MiB, also serving the 9p root and the NIC)"
+        tab = cell_table(runs[b], metas.get(b, {}), b, SWEEP_CELLS, True)
+        for dev, wl in SWEEP_CELLS:
+            if tab.get(dev, {}).get(wl):
+                sweep.setdefault(str(n), {})["%s_%s" % (dev, wl)] = tab[dev][wl]
+    summary["capped_sweep"] = sweep
+
+    # -- steady-state conversions, per workload and cap
+    steady = {}
+    sets = [("default", "main", rm)] + [(str(n), "cap%d" % n, runs.get("cap%d" % n, [])) for n in CAPS]
+    for label, set_, rs in sets:
+        for r in rs:
+            if r["set"] != set_ or r["side"] != "cc" or not r["fio"]:
+                continue
+            v = steady_conversions(r)
+            if v is not None:
+                steady.setdefault("%s_%s" % (r["dev"], r["wl"]), {}).setdefault(label, []).append(v)
+    conv_steady = {}
+    for wl, per in steady.items():
+        med = {k: round(statistics.median(v), 2) for k, v in per.items()}
+        conv_steady[wl] = {"worst": max(med.values()), "per_cap": med}
+    summary["conversions_steady_per_s"] = conv_steady
 
     # -- memory over time
+    stock_pool = summary["stock_pool_bytes"] or 64 * MIB
     mem = read_samples(os.path.join(raw_main, "mem.samples"))
     phases = read_kv(os.path.join(raw_main, "mem.phases"))
     shared = {}
@@ -323,100 +479,181 @@ def build(results):
         }
     summary["shared_bytes"] = shared
 
-    # -- conversions per MiB served
-    def conv(rs, phase):
+    # -- deployment memory: cc plus the small stock pool it still boots with,
+    # against stock alone at its default and at the smallest swept pool that
+    # reaches stock's default-pool fio results
+    dep = {"deployment_stock_pool": DEPLOY_STOCK_SLABS * 2048,
+           "stock_default": stock_pool if "main" in boots else None,
+           "cc_peak_total": None, "cc_settled_total": None, "stock_min_equal": None}
+    if shared.get("cc"):
+        dep["cc_peak_total"] = shared["cc"]["peak"] + dep["deployment_stock_pool"]
+        dep["cc_settled_total"] = shared["cc"]["settled"] + dep["deployment_stock_pool"]
+    ref = {}
+    for dev in ("nvme", "vblk"):
+        st = summary["fio"].get(dev, {}).get("randrw", {}).get("stock")
+        if st:
+            ref["%s_randrw" % dev] = st["iops_min"]
+    if ref and len(ref) == 2:
+        for n in CAPS:
+            cells = sweep.get(str(n), {})
+            if not all(cells.get(k, {}).get("stock") for k in ref):
+                # a smaller pool not measured: the smallest is unknown
+                dep["stock_min_equal_note"] = "cap%d not measured" % n
+                break
+            if all(cells[k]["stock"]["iops"] >= v for k, v in ref.items()):
+                dep["stock_min_equal"] = n * MIB
+                dep["stock_min_equal_mib"] = n
+                break
+        if dep["stock_min_equal"] is None and all(str(n) in sweep for n in CAPS):
+            dep["stock_min_equal"] = stock_pool
+            dep["stock_min_equal_note"] = "no swept pool (2-32 MiB) reached it: the default pool"
+    dep["stock_min_equal_reference"] = ref
+    dep["note"] = ("cc_*_total = cc_swiotlb's peak / settled shared bytes (main boot) + the stock pool a cc "
+                   "deployment still boots with (swiotlb=1024: 2 MiB). stock_min_equal = the smallest swept "
+                   "stock pool (swiotlb=N*512) whose median IOPS on NVMe and virtio-blk 256 KiB randrw reach "
+                   "the slowest of stock's default-pool repetitions of the same cells.")
+    summary["deployment_shared_bytes"] = dep
+
+    # -- conversions per MiB served (cc on NVMe, main boot), plain and emulated
+    def conv(side):
         calls = pages = nbytes = 0
         per = {}
-        for tag, r in sorted(rs.items()):
-            if r["phase"] != phase or r["impl"] != "cc" or r["device"] != "nvme":
+        for wl in WORKLOADS:
+            rs = [r for r in cell_runs(rm, "main", "nvme", wl, side) if r["fio"]]
+            if not rs:
                 continue
-            b, a = r["before"], r["after"]
-            pci = pci_of(None, "nvme", "cc")
-            nb = a["devices"].get(pci, {}).get("bytes", 0) - b["devices"].get(pci, {}).get("bytes", 0)
-            if nb <= 0 and r["fio"]:
-                nb = r["fio"]["io_kib"] * 1024
-            c, p = delta(b, a, "decrypt_calls") or 0, delta(b, a, "pages_decrypted") or 0
+            c = p = nb = 0
+            for r in rs:
+                b, a = r["before"], r["after"]
+                pci = pcis_of(meta, "nvme", "cc")[0] if pcis_of(meta, "nvme", "cc") else None
+                d = a["devices"].get(pci, {}).get("bytes", 0) - b["devices"].get(pci, {}).get("bytes", 0)
+                nb += d if d > 0 else r["fio"]["io_kib"] * 1024
+                c += delta(b, a, "decrypt_calls") or 0
+                p += delta(b, a, "pages_decrypted") or 0
             calls, pages, nbytes = calls + c, pages + p, nbytes + nb
-            per[r["workload"]] = {
-                "decrypt_calls": c, "pages_decrypted": p, "mib_served": round(nb / MIB, 1),
-                "encrypt_calls": delta(b, a, "encrypt_calls"),
-                "iops": r["fio"]["iops"] if r["fio"] else None,
-            }
+            per[wl] = {"decrypt_calls": c, "pages_decrypted": p, "mib_served": round(nb / MIB, 1),
+                       "iops": round(statistics.median(r["fio"]["iops"] for r in rs), 1)}
         if not nbytes:
             return None
         return {"calls_per_mib": calls / (nbytes / MIB), "pages_per_mib": pages / (nbytes / MIB),
                 "mib_served": round(nbytes / MIB, 1), "per_workload": per}
 
-    plain, emu = conv(runs, "main"), conv(runs, "emu")
+    plain, emu = conv("cc"), conv("ccemu")
     conversions = {}
     if plain:
         conversions.update({"calls_per_mib": plain["calls_per_mib"], "pages_per_mib": plain["pages_per_mib"],
                             "plain": plain})
     if emu:
-        emu["emulate_call_us"] = meta.get("emu_call_us")
-        emu["emulate_page_ns"] = meta.get("emu_page_ns")
+        emu["emulate_call_us"] = summary["method"]["emulated_cost"]["call_us"]
+        emu["emulate_page_ns"] = summary["method"]["emulated_cost"]["page_ns"]
         for wl, e in emu["per_workload"].items():
             p = plain and plain["per_workload"].get(wl)
             if p and p.get("iops") and e.get("iops"):
                 e["iops_vs_plain"] = round(e["iops"] / p["iops"], 3)
         conversions["emulated"] = emu
     conversions["note"] = ("set_memory_decrypted() calls and pages per MiB mapped through cc_swiotlb on NVMe "
-                           "(all fio workloads of the run; MiB from cc_swiotlb's per-device byte counter). "
-                           "Stock swiotlb converts its pool once at boot and never again.")
+                           "(every repetition at the default sizes). Stock swiotlb converts its pool once at "
+                           "boot and never again.")
     summary["conversions"] = conversions
 
-    # -- held per mapped at the peak of each workload
-    hpm = {}
-    for rs in (runs,):
-        for tag, r in sorted(rs.items()):
-            if r["phase"] not in ("main", "alt"):
-                continue
-            x = held_mapped(r, r["impl"], stock_pool)
-            if not x:
-                continue
-            x["inflight_max"] = INFLIGHT[r["workload"]]
-            x["held_per_inflight_max"] = round(x["held"] / x["inflight_max"], 2)
-            x["held_per_mapped"] = round(x["held_per_mapped"], 2)
-            hpm.setdefault(r["impl"], {})["%s.%s" % (r["device"], r["workload"])] = x
-    held_per_mapped = {}
-    for impl, per in hpm.items():
-        vals = [(v["held_per_inflight_max"], k) for k, v in per.items()]
-        slots = [(v["held_per_mapped"], k) for k, v in per.items() if v.get("held_per_mapped")]
-        if not vals:
-            continue
-        worst = max(vals)
-        held_per_mapped[impl] = {"peak": round(worst[0], 2), "worst_workload": worst[1],
-                                 "peak_per_slot_bytes_in_use": round(max(slots)[0], 2) if slots else None,
-                                 "per_workload": per}
-    held_per_mapped["note"] = ("peak = peak shared bytes held / the most bytes the workload can have mapped "
-                               "(jobs x iodepth x block size): a lower bound of held per byte actually mapped. "
-                               "held_per_mapped per workload = peak held / peak slot bytes in use. cc: held = "
-                               "peak shared_bytes (4 Hz samples; slots in use + free slots kept ahead of "
-                               "demand), in use = sum over classes of the class high-water mark (reset "
-                               "before the run) x slot size; stock: held = its whole pool, in use = "
-                               "io_tlb_used_hiwater x 2 KiB. Both count slot bytes (coherent allocations "
-                               "included for cc, other devices' traffic for stock), so bytes truly mapped "
-                               "are somewhat lower and the true ratios somewhat higher.")
-    summary["held_per_mapped"] = held_per_mapped
+    # -- emulated conversion cost: every cell, ccemu median / cc median
+    emu_cells = {}
+    for label, tab in [("default", summary["fio"]), ("4", summary["fio_capped"])]:
+        for dev, wls in tab.items():
+            for wl, x in wls.items():
+                if "emu_vs_plain" in x:
+                    emu_cells["%s.%s_%s" % (label, dev, wl)] = x["emu_vs_plain"]
+    for n, cells in sweep.items():
+        for k, x in cells.items():
+            if "emu_vs_plain" in x:
+                emu_cells["%s.%s" % (n, k)] = x["emu_vs_plain"]
+    summary["emulated_cost_iops_vs_plain"] = emu_cells
 
-    summary["targets"] = targets(summary)
+    # -- held per mapped: the module's simultaneous high-water marks
+    hpm = {}
+    for set_, side, key in (("main", "cc", "cc"), ("alt", None, "cc_alt"), ("main", "stock", "stock")):
+        per = {}
+        for r in rm:
+            if r["set"] != set_ or not r["fio"]:
+                continue
+            if side and r["side"] != side:
+                continue
+            a = r["after"]
+            if key == "stock":
+                hw = a.get("stock_hiwater")
+                if not hw:
+                    continue
+                per.setdefault("%s.%s" % (r["dev"], r["wl"]), []).append((stock_pool, hw * 2048))
+                continue
+            held, mapped = a.get("held_bytes_at_mapped_hiwater"), a.get("mapped_bytes_hiwater")
+            if isinstance(held, int) and isinstance(mapped, int) and mapped > 0:
+                per.setdefault("%s.%s" % (r["dev"], r["wl"]), []).append((held, mapped))
+            else:
+                per.setdefault("%s.%s" % (r["dev"], r["wl"]), [])
+        if not per:
+            continue
+        out = {}
+        for k, v in per.items():
+            if not v:
+                out[k] = {"missing": "no mapped_bytes_hiwater / held_bytes_at_mapped_hiwater in counters"}
+                continue
+            q = [h / m for h, m in v]
+            i = q.index(statistics.median_high(q))
+            out[k] = {"held": v[i][0], "mapped": v[i][1], "held_per_mapped": round(q[i], 2),
+                      "held_per_mapped_runs": [round(x, 2) for x in q]}
+        vals = [(x["held_per_mapped"], k) for k, x in out.items() if "held_per_mapped" in x]
+        entry = {"per_workload": out}
+        if vals and len(vals) == len(out):
+            entry["peak"], entry["worst_workload"] = max(vals)
+        else:
+            entry["peak"] = None
+            entry["missing"] = "the module's counters have no simultaneous high-water marks"
+        if key == "cc_alt":
+            key = "cc_" + (meta.get("alt_classes") or "alt")
+        hpm[key] = entry
+    hpm["note"] = ("cc: held_bytes_at_mapped_hiwater / mapped_bytes_hiwater from the module's counters (one "
+                   "instant: shared bytes held when the bytes mapped reached their high-water mark; both "
+                   "reset before each run), median over repetitions; stock: its whole pool / "
+                   "io_tlb_used_hiwater x 2 KiB (slots in use, other devices' traffic included).")
+    summary["held_per_mapped"] = hpm
+
+    summary["targets"] = targets(summary, boots)
     return summary
 
 
-def targets(s):
+def targets(s, boots):
     out = []
 
-    def add(name, target, value, ok):
-        out.append({"target": name, "goal": target,
-                    "value": None if value is None else (round(value, 3) if isinstance(value, float) else value),
-                    "met": None if value is None else bool(ok)})
+    missing = s.get("missing", [])
+
+    def lacking(*prefixes):
+        """missing items (failed boots, cells) a target's figure depends on"""
+        return [m for m in missing if any(m.startswith(p) for p in prefixes)]
+
+    def add(name, target, value, ok, need=None, lacks=()):
+        # need: the boot the figure comes from; not run -> not measured.
+        # lacks: missing cells it depends on -> unmet, whatever the value
+        if need and need not in boots:
+            out.append({"target": name, "goal": target, "value": None, "met": None,
+                        "note": "boot %s not run" % need})
+            return
+        t = {"target": name, "goal": target,
+             "value": None if value is None else (round(value, 3) if isinstance(value, float) else value),
+             "met": bool(ok) and not lacks if value is not None else False}
+        if lacks:
+            t["note"] = "%d missing: %s" % (len(lacks), lacks[0])
+        out.append(t)
+
+    caps_in = [b for b in boots if b.startswith("cap")]
+    lack_main = lacking("boot main", "main ", "aa ")
+    lack_map = lacking("boot main", "main: map+unmap")
+    lack_mem = lacking("boot main", "main: memory")
 
     r = s.get("map_unmap_ratio_cc_stock", {})
     for size, goal in ((512, 0.35), (4096, 0.6), (65536, 0.95)):
         v = r.get(str(size), {}).get("fill0", {}).get("threads1")
         add("map+unmap %s cc/stock (1 thread, fill 0)" % fmt_size(size), "<= %.2f" % goal, v,
-            v is not None and v <= goal)
-    # flat with fill: cc's ns/op at 50/90% within 20% of its 0% figure
+            v is not None and v <= goal, "main", lack_map)
     worst, where = None, None
     for size, d in s.get("map_unmap_ns", {}).items():
         cc = d.get("cc", {})
@@ -427,56 +664,127 @@ def targets(s):
                 q = v / base
                 if worst is None or q > worst:
                     worst, where = q, "%s %s" % (fmt_size(int(size)), f)
-    add("map+unmap cc flat with fill (worst fill50/90 vs fill0, 1 thread%s)" % (", " + where if where else ""),
-        "<= 1.20", worst, worst is not None and worst <= 1.2)
-    for key, goal, label in (("fio", 1.0, "fio cc/stock IOPS, every workload (worst)"),
-                             ("fio_capped", 1.2, "fio at 4 MiB cap cc/stock IOPS (worst)")):
-        vals = []
-        for dev, wls in s.get(key, {}).items():
-            for wl, x in wls.items():
-                if x.get("ratio_iops"):
-                    vals.append((x["ratio_iops"], "%s %s" % (dev, wl)))
-        v = min(vals) if vals else None
-        add(label + (" [%s]" % v[1] if v else ""), ">= %.1f" % goal, v[0] if v else None,
-            v is not None and v[0] >= goal)
+    nr = [x for x in s.get("map_unmap_fill_not_reached", []) if x.startswith("cc ")]
+    add("map+unmap cc flat with fill (worst fill50/90 vs fill0, 1 thread%s%s)" % (
+        ", " + where if where else "", "; fill not reached: " + ", ".join(nr) if nr else ""),
+        "<= 1.20", worst, worst is not None and worst <= 1.2 and not nr, "main", lack_map)
+
+    def worst_ratio(tab):
+        vals = [(x["ratio_iops"], "%s %s" % (dev, wl)) for dev, wls in tab.items()
+                for wl, x in wls.items() if x.get("ratio_iops") is not None]
+        return min(vals) if vals else None
+
+    v = worst_ratio(s.get("fio", {}))
+    add("fio cc/stock median IOPS, every workload (worst%s)" % (": " + v[1] if v else ""), ">= 1.0",
+        v[0] if v else None, v and v[0] >= 1.0, "main", lack_main)
+    v = worst_ratio(s.get("fio_capped", {}))
+    add("fio at 4 MiB cap cc/stock median IOPS (worst%s)" % (": " + v[1] if v else ""), ">= 1.2",
+        v[0] if v else None, v and v[0] >= 1.2, "cap4", lacking("boot cap4", "cap4 "))
+    vals = [(x.get("ratio_iops"), "%s MiB %s" % (n, k)) for n, cells in s.get("capped_sweep", {}).items()
+            for k, x in cells.items()]
+    full = all(("cap%d" % n) not in boots or str(n) in s.get("capped_sweep", {}) for n in CAPS)
+    sweep_ok = [v for v in vals if v[0] is not None]
+    w = min(sweep_ok) if sweep_ok else None
+    add("capped sweep cc/stock median IOPS at every cap (worst%s)" % (": " + w[1] if w else ""), ">= 1.0",
+        w[0] if w and full and len(sweep_ok) == len(vals) else None,
+        w and w[0] >= 1.0, caps_in[0] if caps_in else "cap2",
+        lacking(*(["boot %s" % b for b in caps_in] + ["%s " % b for b in caps_in])))
+    errs = 0
+    seen = False
+    for key in ("fio", "fio_capped"):
+        for wls in s.get(key, {}).values():
+            for x in wls.values():
+                for side in ("cc", "stock", "cc_emu"):
+                    if side in x:
+                        errs += x[side]["errors"]
+                        seen = True
+    for cells in s.get("capped_sweep", {}).values():
+        for x in cells.values():
+            for side in ("cc", "stock", "cc_emu"):
+                if side in x:
+                    errs += x[side]["errors"]
+                    seen = True
+    add("I/O and verify errors, every run", "0", errs if seen else None, errs == 0, lacks=missing)
+    cs = s.get("conversions_steady_per_s", {})
+    w = max(((x["worst"], k) for k, x in cs.items()), default=None)
+    add("steady-state conversions per s after the first 2 s, any cap (worst%s)" % (": " + w[1] if w else ""),
+        "0", w[0] if w else None, w is not None and w[0] == 0, lacks=missing)
+    e = s.get("emulated_cost_iops_vs_plain", {})
+    w = min(((v, k) for k, v in e.items()), default=None)
+    add("emulated conversion cost: cc IOPS with it / without it, every cell (worst%s)" %
+        (": " + w[1] if w else ""), ">= 0.90", w[0] if w else None, w is not None and w[0] >= 0.9, lacks=missing)
     sb = s.get("shared_bytes", {})
-    if sb.get("cc") and sb.get("stock"):
-        q = sb["cc"]["settled"] / sb["stock"]["settled"]
-        add("settled shared memory cc / stock pool", "<= 0.125", q, q <= 0.125)
-    h = s.get("held_per_mapped", {}).get("cc")
-    add("shared held per byte mapped at peak, default classes (worst workload%s)" %
-        (", " + h["worst_workload"] if h else ""), "<= 1.5", h["peak"] if h else None,
-        h is not None and h["peak"] <= 1.5)
+    q = sb["cc"]["settled"] / sb["stock"]["settled"] if sb.get("cc") and sb.get("stock") else None
+    add("settled shared memory cc alone / stock default pool", "<= 0.125", q, q is not None and q <= 0.125, "main",
+        lack_mem)
+    d = s.get("deployment_shared_bytes", {})
+    q = (d["cc_settled_total"] / d["stock_default"]) if d.get("cc_settled_total") and d.get("stock_default") else None
+    add("settled shared memory of a cc deployment (+ swiotlb=1024) / stock default pool", "<= 0.125", q,
+        q is not None and q <= 0.125, "main", lack_mem)
+    h = s.get("held_per_mapped", {}).get("cc") or {}
+    add("shared held per byte mapped at the mapped high-water mark, default classes (worst%s)" %
+        (": " + h["worst_workload"] if h.get("worst_workload") else (" -- " + h["missing"] if h.get("missing") else "")),
+        "<= 1.5", h.get("peak"), h.get("peak") is not None and h["peak"] <= 1.5, "main", lack_main)
+    out.append({"target": "every boot clean, every planned cell measured", "goal": "nothing missing",
+                "value": len(missing), "met": not missing})
     return out
 
 
 # ---------------------------------------------------------------- markdown
 
+def fmt_iops(x):
+    if not x:
+        return "-"
+    if x.get("runs", 0) > 1:
+        return "%s (%s-%s)" % (fmt(x["iops"], 0), fmt(x["iops_min"], 0), fmt(x["iops_max"], 0))
+    return fmt(x["iops"], 0)
+
+
 def markdown(s):
     L = []
+    m = s["method"]
     L.append("# cc_swiotlb vs stock swiotlb")
     L.append("")
     L.append("Kernel %s, %s, %s; %s. cc_swiotlb classes=%s (%s), max_pool_mb=%s; stock pool %s MiB. "
-             "fio runs of %s s. Every ratio is cc/stock from the same boot (`make bench`, tools/bench.sh)."
+             "fio runs of %s s after %s s of ramp; medians of %s repetitions (capped sweep %s, emulated "
+             "cost %s), sides in ABBA order, min-max in brackets. Every ratio is cc/stock from the same "
+             "boot (`make bench`, tools/bench.sh).%s"
              % (s.get("kernel"), s.get("accel"), s.get("date"), s.get("guest"), s.get("cc_classes"),
                 s.get("cc_class_sizes"), s.get("cc_max_pool_mb"),
-                (s.get("stock_pool_bytes") or 0) // MIB, s.get("fio_seconds")))
+                (s.get("stock_pool_bytes") or 0) // MIB, m.get("fio_seconds"), m.get("ramp_seconds"),
+                m["repetitions"]["default_and_4mib"], m["repetitions"]["capped_sweep"],
+                m["repetitions"]["emulated_cost"],
+                " **QUICK run: too few repetitions to quote.**" if m.get("quick") else "") +
+             (" Module: the %s build." % m["module_flavour"]))
     L.append("")
+    L.append("Boots: " + ", ".join("%s %s" % kv for kv in m["boots"].items()))
+    L.append("")
+    if s.get("missing"):
+        L.append("## Missing")
+        L.append("")
+        for x in s["missing"]:
+            L.append("- " + x)
+        L.append("")
     L.append("## Targets")
     L.append("")
     L.append("| target | goal | measured | met |")
     L.append("|---|---|---|---|")
     for t in s["targets"]:
         met = "-" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        L.append("| %s | %s | %s | %s |" % (t["target"], t["goal"], fmt(t["value"]), met))
+        val = fmt(t["value"]) if t["value"] is not None else ("missing" if t["met"] is False else
+                                                              t.get("note", "-"))
+        if t.get("note") and t["value"] is not None:
+            met += " (%s)" % t["note"]
+        L.append("| %s | %s | %s | %s |" % (t["target"], t["goal"], val, met))
     L.append("")
 
     mu, mr = s.get("map_unmap_ns", {}), s.get("map_unmap_ratio_cc_stock", {})
     if mu:
         L.append("## map+unmap (dma_map_single + dma_unmap_single, DMA_BIDIRECTIONAL, NVMe), median ns/op")
         L.append("")
-        L.append("Fill: stock holds fill% of its whole pool, cc fill% of the current slots of the size's class "
-                 "(see tools/bench-module/ccs_bench.c). memcpy = the same size copied both ways.")
+        L.append("Fill: each side holds fill% of its own cap (stock: its whole pool; cc: max_pool_mb) in "
+                 "mappings of the size under test. memcpy = the same size copied both ways. The order of cc, "
+                 "stock and memcpy rotates from pass to pass.")
         L.append("")
         for thr in THREADS:
             L.append("| %d thread%s | cc 0%% | stock 0%% | memcpy | cc/stock 0%% | cc/stock 50%% | cc/stock 90%% | cc 90%% | stock 90%% |"
@@ -490,6 +798,10 @@ def markdown(s):
                     fmt_size(size), fmt_ns(g("cc", 0)), fmt_ns(g("stock", 0)), fmt_ns(g("memcpy", 0)),
                     fmt(rr(0)), fmt(rr(50)), fmt(rr(90)), fmt_ns(g("cc", 90)), fmt_ns(g("stock", 90))))
             L.append("")
+        if s.get("map_unmap_fill_not_reached"):
+            L.append("Fill not reached (fewer mappings held than wanted): %s." %
+                     ", ".join(s["map_unmap_fill_not_reached"]))
+            L.append("")
         if s.get("map_unmap_skipped"):
             L.append("Not mappable at all (skipped): %s." % ", ".join(s["map_unmap_skipped"]))
             L.append("")
@@ -499,24 +811,23 @@ def markdown(s):
             return
         L.append("## " + title)
         L.append("")
-        hdr = "| device | workload | cc IOPS | stock IOPS | cc/stock | cc MiB/s | stock MiB/s | errors cc/stock |"
+        hdr = "| device | workload | cc IOPS | stock IOPS | cc/stock | cc with emulated cost | emu/plain | errors cc/stock/emu |"
         sep = "|---|---|---|---|---|---|---|---|"
         if capped:
             hdr += " exhaustions cc/stock |"
             sep += "---|"
         L.append(hdr)
         L.append(sep)
-        for dev in ("nvme", "vblk"):
-            for wl in WORKLOADS:
+        for dev in DEVS:
+            for wl in WORKLOADS + ["mixed"]:
                 x = tab.get(dev, {}).get(wl)
                 if not x:
                     continue
-                cc, st = x.get("cc", {}), x.get("stock", {})
-                row = "| %s | %s | %s | %s | %s | %s | %s | %s/%s |" % (
-                    dev, WL_DESC[wl], fmt(cc.get("iops"), 0), fmt(st.get("iops"), 0), fmt(x.get("ratio_iops")),
-                    fmt(cc["bw_kib"] / 1024, 1) if cc else "-", fmt(st["bw_kib"] / 1024, 1) if st else "-",
-                    "HUNG" if cc.get("hung") else cc.get("errors", "-"),
-                    "HUNG" if st.get("hung") else st.get("errors", "-"))
+                cc, st, em = x.get("cc", {}), x.get("stock", {}), x.get("cc_emu", {})
+                row = "| %s | %s | %s | %s | %s | %s | %s | %s/%s/%s |" % (
+                    dev, WL_DESC.get(wl, wl), fmt_iops(cc), fmt_iops(st), fmt(x.get("ratio_iops")),
+                    fmt_iops(em), fmt(x.get("emu_vs_plain")),
+                    cc.get("errors", "-"), st.get("errors", "-"), em.get("errors", "-"))
                 if capped:
                     row += " %s/%s |" % (cc.get("exhaustions", "-"), st.get("exhaustions", "-"))
                 L.append(row)
@@ -524,9 +835,46 @@ def markdown(s):
 
     fio_md("fio, default sizes (stock: 64 MiB pool)", s.get("fio"), False)
     fio_md("fio, both capped at 4 MiB", s.get("fio_capped"), True)
-    if s.get("fio_capped"):
-        L.append("Exhaustions: cc = mappings refused for lack of a slot (per-device counter); stock = "
-                 "'swiotlb buffer is full' messages including suppressed ones (rate-limited, a lower bound).")
+
+    aa = s.get("disk_aa", {})
+    if aa:
+        L.append("## A/A control: stock swiotlb on both NVMe disks")
+        L.append("")
+        L.append("| workload | disk0 IOPS | disk1 IOPS | disk0/disk1 |")
+        L.append("|---|---|---|---|")
+        for wl, x in aa.items():
+            L.append("| %s | %s | %s | %s |" % (WL_DESC[wl], fmt_iops(x.get("disk0")), fmt_iops(x.get("disk1")),
+                                               fmt(x.get("ratio_iops"))))
+        L.append("")
+        L.append(s.get("disk_aa_note", ""))
+        L.append("")
+
+    sw = s.get("capped_sweep", {})
+    if sw:
+        L.append("## Capped sweep: cc max_pool_mb=N against stock swiotlb=N*512,force")
+        L.append("")
+        L.append("| MiB | workload | cc IOPS | stock IOPS | cc/stock | emu/plain | errors cc/stock/emu | exhaustions cc/stock | steady conv/s |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        cs = s.get("conversions_steady_per_s", {})
+        for n in sorted(sw, key=int):
+            for k, x in sw[n].items():
+                cc, st, em = x.get("cc", {}), x.get("stock", {}), x.get("cc_emu", {})
+                L.append("| %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s | %s |" % (
+                    n, k, fmt_iops(cc), fmt_iops(st), fmt(x.get("ratio_iops")), fmt(x.get("emu_vs_plain")),
+                    cc.get("errors", "-"), st.get("errors", "-"), em.get("errors", "-"),
+                    cc.get("exhaustions", "-"), st.get("exhaustions", "-"),
+                    fmt(cs.get(k, {}).get("per_cap", {}).get(n))))
+        L.append("")
+
+    cs = s.get("conversions_steady_per_s", {})
+    if cs:
+        L.append("## Conversions per second in steady state (after the first 2 s of I/O), median over repetitions")
+        L.append("")
+        caps = ["default"] + [str(n) for n in CAPS]
+        L.append("| workload | " + " | ".join("%s%s" % (c, "" if c == "default" else " MiB") for c in caps) + " |")
+        L.append("|---|" + "---|" * len(caps))
+        for wl in sorted(cs):
+            L.append("| %s | %s |" % (wl, " | ".join(fmt(cs[wl]["per_cap"].get(c)) for c in caps)))
         L.append("")
 
     sb = s.get("shared_bytes", {})
@@ -543,12 +891,24 @@ def markdown(s):
         L.append("")
         L.append("![memory](memory.png)")
         L.append("")
+    d = s.get("deployment_shared_bytes", {})
+    if d:
+        mib = lambda v: "-" if v is None else "%.1f MiB" % (v / MIB)
+        L.append("## Shared memory of a deployment")
+        L.append("")
+        L.append("| cc_swiotlb + swiotlb=1024, peak | same, settled | stock alone, default pool | stock alone, smallest swept pool with its default-pool results |")
+        L.append("|---|---|---|---|")
+        L.append("| %s | %s | %s | %s |" % (mib(d.get("cc_peak_total")), mib(d.get("cc_settled_total")),
+                                          mib(d.get("stock_default")), mib(d.get("stock_min_equal"))))
+        L.append("")
+        L.append(d.get("note", ""))
+        L.append("")
 
     c = s.get("conversions", {})
     if c.get("plain") or c.get("emulated"):
         L.append("## Conversions (set_memory_decrypted) per MiB served, cc_swiotlb on NVMe")
         L.append("")
-        L.append("| run | MiB served | calls/MiB | pages/MiB | IOPS per workload (randread/seqwrite/randrw) |")
+        L.append("| run | MiB served | calls/MiB | pages/MiB | median IOPS (randread/seqwrite/randrw) |")
         L.append("|---|---|---|---|---|")
         for name in ("plain", "emulated"):
             x = c.get(name)
@@ -564,18 +924,24 @@ def markdown(s):
     h = s.get("held_per_mapped", {})
     impls = [k for k in h if k != "note"]
     if impls:
-        L.append("## Shared bytes held per byte mapped, at the peak of each workload")
+        L.append("## Shared bytes held per byte mapped, at the mapped high-water mark")
         L.append("")
-        L.append("| impl | worst | " + " | ".join("%s" % k for k in
-                 sorted({k for i in impls for k in h[i]["per_workload"]})) + " |")
         keys = sorted({k for i in impls for k in h[i]["per_workload"]})
+        L.append("| impl | worst | " + " | ".join(keys) + " |")
         L.append("|---|---|" + "---|" * len(keys))
         for i in sorted(impls):
             per = h[i]["per_workload"]
-            L.append("| %s | %s | %s |" % (i, fmt(h[i]["peak"]), " | ".join(
-                ("%s (%.1f MiB held / %.2f MiB in flight max; %s per slot byte in use)" % (
-                    fmt(per[k]["held_per_inflight_max"]), per[k]["held"] / MIB, per[k]["inflight_max"] / MIB,
-                    fmt(per[k]["held_per_mapped"]))) if k in per else "-" for k in keys)))
+            cells = []
+            for k in keys:
+                x = per.get(k)
+                if not x:
+                    cells.append("-")
+                elif "missing" in x:
+                    cells.append("missing")
+                else:
+                    cells.append("%s (%.1f / %.1f MiB)" % (fmt(x["held_per_mapped"]), x["held"] / MIB, x["mapped"] / MIB))
+            L.append("| %s | %s | %s |" % (i, fmt(h[i].get("peak")) if h[i].get("peak") is not None else "missing",
+                                           " | ".join(cells)))
         L.append("")
         L.append(h["note"])
         L.append("")
@@ -692,7 +1058,13 @@ def main():
     with open(os.path.join(results, "summary.md"), "w") as f:
         f.write(markdown(s))
     print("bench-report: wrote %s/summary.json, summary.md and plots" % results)
+    if s["missing"]:
+        print("bench-report: %d missing (failed boots, cells without their repetitions):" % len(s["missing"]))
+        for x in s["missing"]:
+            print("  " + x)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

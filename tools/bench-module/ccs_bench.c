@@ -33,10 +33,11 @@
  *
  * Each measurement is a warm-up pass and then reps= timed passes of iters=
  * operations per thread (iters=0: sized so a pass moves about 8 MiB).  The
- * passes of the devices and of memcpy alternate, so that a change in host
- * load hits them alike.  The figure printed is the median over passes of
- * the per-thread mean ns per successful op.  A size that a device cannot map
- * at all (stock swiotlb stops short of 256 KiB) is reported as skipped.
+ * passes of the devices and of memcpy alternate, in an order that rotates
+ * from pass to pass, so that a change in host load hits them alike.  The
+ * figure printed is the median over passes of the per-thread mean ns per
+ * successful op.  A size that a device cannot map at all (stock swiotlb
+ * stops short of 256 KiB) is reported as skipped.
  *
  * Results are kernel log lines, one per measurement:
  *   ccs_bench: impl=cc dev=0000:00:04.0 size=4096 threads=1 fill=50 \
@@ -412,7 +413,7 @@ static void bench_report(struct bench_target *t, size_t size,
  */
 static void bench_size_fill(int ntgt, size_t size, unsigned int fill)
 {
-	int i, t;
+	int i, k, t;
 	unsigned int p;
 
 	for (i = 0; i < ntgt; i++) {
@@ -451,11 +452,17 @@ static void bench_size_fill(int ntgt, size_t size, unsigned int fill)
 
 		for (i = 0; i < ntgt; i++)
 			tgt[i].failures = 0;
-		/* pass 0 warms up every target and is not counted */
+		/*
+		 * Pass 0 warms up every target and is not counted.  The
+		 * order of the targets rotates from pass to pass, so that
+		 * none always runs first (cold caches) or right after the
+		 * same other target.
+		 */
 		for (p = 0; p <= reps; p++) {
-			for (i = 0; i < ntgt; i++) {
+			for (k = 0; k < ntgt; k++) {
 				u64 ns = 0, fails = 0;
 
+				i = (k + p) % ntgt;
 				if (tgt[i].skip)
 					continue;
 				if (bench_time(tgt[i].dev, size, nthr,

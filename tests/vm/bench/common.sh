@@ -2,55 +2,93 @@
 # SPDX-License-Identifier: GPL-2.0
 # Helpers for the benchmark guest scripts (tests/vm/bench/bench-*), sourced
 # after tests/vm/lib.sh.  Everything measured goes to $CCS_OUT (the host
-# copies it to bench/results/raw/ and tools/bench-report.py reads it):
-#   meta.env			kernel, accel, pool sizes, classes
-#   fio-TAG.json		one fio run (TAG = phase-device-workload-impl)
-#   fio-TAG.samples		4 Hz samples during that run (see bench_sample)
-#   fio-TAG.{before,after}	cc_swiotlb counters and devices, stock
-#				io_tlb_used_hiwater around the run
-#   *.log			progress and what failed, for humans
+# copies it to bench/results/raw/BOOT/ and tools/bench-report.py reads it):
+#   meta.env			kernel, accel, pool sizes, classes, disks
+#   fio-TAG.json		one fio run, TAG = SET-DEV-WORKLOAD-SIDE-rN
+#				(SET main, aa, alt or capN; DEV nvme, vblk or
+#				multi; SIDE cc, stock, ccemu, or disk0/disk1
+#				for the A/A control)
+#   fio-TAG.samples		4 Hz samples during that run (bench_sample)
+#   fio-TAG.{before,after}	counters around the run (bench_snapshot)
+#   fio-TAG.{err,hung}		what fio printed; a run that did not finish
+#   done			written when the script reached its end
+# Progress lines ("== [elapsed] ..." and "fio TAG ...") go to the console.
 
-# tools/bench.sh passes its settings (BENCH_FIO_SECONDS, ...) this way: the
-# guest sees the host's tree read-only.
-if [ -r "$CCS_TOP/build/bench/config.env" ]; then
+# tools/bench.sh passes its settings (repetitions, run length, ...) in a
+# file named by BENCH_CONFIG: the guest sees the host's tree read-only.
+if [ -n "${BENCH_CONFIG:-}" ] && [ -r "$BENCH_CONFIG" ]; then
 	# shellcheck source=/dev/null
-	. "$CCS_TOP/build/bench/config.env"
+	. "$BENCH_CONFIG"
 fi
 BENCH_T0=${BENCH_T0:-$(date +%s)}
-BENCH_FIO_SECONDS=${BENCH_FIO_SECONDS:-8}
+BENCH_FIO_SECONDS=${BENCH_FIO_SECONDS:-5}
+BENCH_RAMP=${BENCH_RAMP:-1}
+BENCH_REPS=${BENCH_REPS:-5}
+BENCH_EMU_REPS=${BENCH_EMU_REPS:-3}
+BENCH_SWEEP_REPS=${BENCH_SWEEP_REPS:-3}
+BENCH_AA_REPS=${BENCH_AA_REPS:-3}
+BENCH_EMU_CALL_US=${BENCH_EMU_CALL_US:-100}
+BENCH_EMU_PAGE_NS=${BENCH_EMU_PAGE_NS:-5000}
 STOCK_DBG=/sys/kernel/debug/swiotlb
+TRACEFS=/sys/kernel/tracing
+CCS_CTL=$CCS_TOP/tools/cc-swiotlb-ctl
 # shellcheck disable=SC2034 # used by the scripts that source this
 BENCH_KO=$CCS_TOP/build/$CCS_KVER/bench-module/ccs_bench.ko
+# The guest's disks (tests/vm/run, plus the "# vm-qemu:" ones of
+# bench-sweep): group A is cc_swiotlb's, group B stock's, unless
+# BENCH_SWAP=1 swaps them (so that no side keeps the faster disks).
+BENCH_GROUP_A="$CCS_NVME_PCI 0000:00:08.0 0000:00:09.0 0000:00:0a.0"
+BENCH_GROUP_B="$CCS_NVME2_PCI 0000:00:0b.0 0000:00:0c.0 0000:00:0d.0"
+if [ "${BENCH_SWAP:-0}" = 1 ]; then
+	MULTI_CC=$BENCH_GROUP_B MULTI_STOCK=$BENCH_GROUP_A
+else
+	MULTI_CC=$BENCH_GROUP_A MULTI_STOCK=$BENCH_GROUP_B
+fi
+NVME_CC=${MULTI_CC%% *} NVME_STOCK=${MULTI_STOCK%% *} VBLK=$CCS_VBLK_PCI
 
-# bench_step TEXT: progress line with the elapsed guest time
-bench_step() {
-	echo "== [$(($(date +%s) - BENCH_T0))s] $*"
+# bench_elapsed: time since tools/bench.sh started (host clock; the guest's
+# clock is set from it at boot), as 12m34s
+bench_elapsed() {
+	local s=$((EPOCHSECONDS - BENCH_T0))
+	printf '%dm%02ds' $((s / 60)) $((s % 60))
 }
 
-# bench_workload_args NAME: fio options of one workload
+# bench_step TEXT: progress line with the elapsed time
+bench_step() {
+	echo "== [$(bench_elapsed)] $*"
+}
+
+# bench_workload_args NAME: fio options of one workload (per disk)
 bench_workload_args() {
 	case $1 in
-	randread) echo "--rw=randread --bs=4k --iodepth=32 --numjobs=1" ;;
-	seqwrite) echo "--rw=write --bs=128k --iodepth=16 --numjobs=1" ;;
-	randrw) echo "--rw=randrw --rwmixread=70 --bs=256k --iodepth=64 --numjobs=2" ;;
+	randread) echo "--rw=randread --bs=4k --iodepth=32 --numjobs=1 --size=256m" ;;
+	seqwrite) echo "--rw=write --bs=128k --iodepth=16 --numjobs=1 --size=256m" ;;
+	randrw) echo "--rw=randrw --rwmixread=70 --bs=256k --iodepth=64 --numjobs=2 --size=256m" ;;
+	# multi-disk mixed sizes: every written block verified (crc32c) while
+	# the run goes on; jobs on disjoint 32 MiB regions
+	mixed) echo "--rw=randwrite --bsrange=512-256k --iodepth=32 --numjobs=2 --size=32m --offset_increment=64m --verify=crc32c --verify_backlog=64" ;;
 	*) return 1 ;;
 	esac
 }
-# shellcheck disable=SC2034
-BENCH_WORKLOADS="randread seqwrite randrw"
 
 # One sample line: epoch cc_shared cc_inuse_slot_bytes stock_used_slabs
-# DEV_outstanding DEV_bytes DEV_maps (the last three from cc_swiotlb's
-# devices file for $BENCH_SAMPLE_DEV, 0 when it is not attached).  Bash
-# builtins only, so sampling costs the guest little.
+# DEV_outstanding DEV_bytes DEV_maps conversions (the three DEV figures from
+# cc_swiotlb's devices file for $BENCH_SAMPLE_DEV, 0 when it is not
+# attached; conversions = decrypt_calls + encrypt_calls).  Bash builtins
+# only, and unless BENCH_SAMPLE_FULL=1 (which adds the slot bytes in use)
+# the counters file is read only up to the three counters it needs: parsing
+# all of it in bash four times a second took most of a TCG vCPU away from
+# the fio run being measured.
 bench_sample() {
-	local k v shared=0 inuse=0 sz used=0 d rest out=0 bytes=0 maps=0 f
+	local k v shared=0 inuse=0 sz used=0 d rest out=0 bytes=0 maps=0 f conv=0 seen=0
 	if [ -r "$CCS_DBG/counters" ]; then
 		while read -r k v; do
 			case $k in
-			shared_bytes) shared=$v ;;
+			shared_bytes) shared=$v seen=$((seen + 1)) ;;
+			decrypt_calls | encrypt_calls) conv=$((conv + v)) seen=$((seen + 1)) ;;
 			class*_in_use) sz=${k#class}; sz=${sz%_in_use}; inuse=$((inuse + sz * v)) ;;
 			esac
+			[ $seen = 3 ] && [ "${BENCH_SAMPLE_FULL:-0}" = 0 ] && break
 		done <"$CCS_DBG/counters"
 		while read -r d rest; do
 			[ "$d" = "${BENCH_SAMPLE_DEV:-none}" ] || continue
@@ -64,7 +102,7 @@ bench_sample() {
 		done <"$CCS_DBG/devices"
 	fi
 	read -r used <"$STOCK_DBG/io_tlb_used"
-	echo "$EPOCHREALTIME $shared $inuse $used $out $bytes $maps"
+	echo "$EPOCHREALTIME $shared $inuse $used $out $bytes $maps $conv"
 }
 
 # bench_sampler_start FILE [PERIOD]: sample in the background until stopped
@@ -85,58 +123,98 @@ bench_sampler_stop() {
 	BENCH_SAMPLER=
 }
 
-# bench_snapshot FILE: counters, devices and stock's high-water mark
+# Stock swiotlb's refused maps, exactly: a kretprobe on
+# swiotlb_tbl_map_single() filtered on its failure return
+# (DMA_MAPPING_ERROR) in its own tracefs instance, as in the exhaustion
+# case.  (Its "swiotlb buffer is full" line is rate-limited.)  The probe
+# fires on every stock map, so only the capped boots arm it.
+bench_stockfail_start() {
+	local t=$TRACEFS/instances/stockfail
+	# shellcheck disable=SC2016 # $retval is the probe's, not the shell's
+	echo 'r:ccs_stockfail swiotlb_tbl_map_single ret=$retval:u64' >>"$TRACEFS/kprobe_events" ||
+		ccs_fail "kretprobe on swiotlb_tbl_map_single"
+	mkdir -p "$t" || ccs_fail "tracefs instance stockfail"
+	echo 'ret == 18446744073709551615' >"$t/events/kprobes/ccs_stockfail/filter" ||
+		ccs_fail "filter on DMA_MAPPING_ERROR"
+	echo 16384 >"$t/buffer_size_kb"
+	echo 1 >"$t/events/kprobes/ccs_stockfail/enable"
+	echo 1 >"$t/tracing_on"
+	BENCH_STOCKFAIL=1
+	echo "stock_fail_probe=1" >>"$CCS_OUT/meta.env"
+}
+
+# bench_stockfail_count: failures recorded so far (entries kept plus
+# entries overwritten; the buffer is never read)
+bench_stockfail_count() {
+	awk '/^(entries|overrun):/ {s += $2} END {print s + 0}' \
+		"$TRACEFS/instances/stockfail"/per_cpu/cpu*/stats
+}
+
+# bench_snapshot FILE: counters, devices, stock's high-water mark and, when
+# the probe is armed, stock's refused maps and its probe hits
 bench_snapshot() {
 	{
 		echo "time $EPOCHREALTIME"
 		echo "stock_nslabs $(cat "$STOCK_DBG/io_tlb_nslabs")"
 		echo "stock_used $(cat "$STOCK_DBG/io_tlb_used")"
 		echo "stock_hiwater $(cat "$STOCK_DBG/io_tlb_used_hiwater" 2>/dev/null || echo 0)"
+		if [ -n "${BENCH_STOCKFAIL:-}" ]; then
+			echo "stock_fail $(bench_stockfail_count)"
+			awk '$1 == "ccs_stockfail" {print "stock_map_calls", $2}' "$TRACEFS/kprobe_profile"
+		fi
 		if [ -r "$CCS_DBG/counters" ]; then
 			cat "$CCS_DBG/counters"
 			sed 's/^/device /' "$CCS_DBG/devices"
 		fi
-		echo "swiotlb_full_msgs $(dmesg | grep -c 'swiotlb buffer is full')"
-		echo "swiotlb_full_suppressed $(dmesg | grep -B1 'swiotlb buffer is full' |
-			sed -n 's/.*: \([0-9]*\) callbacks suppressed.*/\1/p' | awk '{s += $1} END {print s + 0}')"
 	} >"$1"
 }
 
-# bench_fio TAG PCI WORKLOAD: one fio run on the disk behind PCI, with
-# samples and snapshots.  I/O errors are counted (continue_on_error), not
-# fatal: this is a benchmark.
+# bench_fio TAG WORKLOAD PCI...: one fio run on the disks behind the PCI
+# addresses (one job group per disk), with samples and snapshots.  I/O and
+# verify errors are counted (continue_on_error), not fatal: this is a
+# benchmark, the report counts them.  A run that does not finish in time is
+# killed and marked hung, so one stuck device cannot eat the budget.
 bench_fio() {
-	local tag=$1 pci=$2 wl=$3 dev args
-	dev=$(ccs_wait_blockdev "$pci") || return 1
+	local tag=$1 wl=$2 pci dev i=0 rc json
+	shift 2
+	local jobs=() args
+	for pci in "$@"; do
+		dev=$(ccs_blockdev "$pci") || { echo "fio $tag: MISSING: no disk behind $pci"; return 0; }
+		jobs+=(--name="$tag-$i" --filename="$dev")
+		i=$((i + 1))
+	done
 	# shellcheck disable=SC2207
 	args=($(bench_workload_args "$wl"))
+	json=$CCS_OUT/fio-$tag.json
 	echo 0 2>/dev/null >"$STOCK_DBG/io_tlb_used_hiwater"
 	[ -w "$CCS_DBG/reset_hiwater" ] && echo 1 >"$CCS_DBG/reset_hiwater"
 	bench_snapshot "$CCS_OUT/fio-$tag.before"
-	BENCH_SAMPLE_DEV=$pci bench_sampler_start "$CCS_OUT/fio-$tag.samples"
-	# A run that does not finish in time is killed and reported as hung
-	# (the report counts it), so one stuck device cannot eat the budget.
-	timeout -k 10 $((BENCH_FIO_SECONDS + 40)) \
-		fio --name="$tag" --filename="$dev" --ioengine=libaio --direct=1 \
-		--time_based --runtime="$BENCH_FIO_SECONDS" --size=256m \
+	BENCH_SAMPLE_DEV=$1 bench_sampler_start "$CCS_OUT/fio-$tag.samples"
+	timeout -k 10 $((BENCH_FIO_SECONDS + BENCH_RAMP + 40)) \
+		fio --ioengine=libaio --direct=1 --time_based \
+		--runtime="$BENCH_FIO_SECONDS" --ramp_time="$BENCH_RAMP" \
 		--group_reporting --continue_on_error=all --randrepeat=0 \
-		"${args[@]}" --output-format=json --output="$CCS_OUT/fio-$tag.json" \
-		>/dev/null 2>"$CCS_OUT/fio-$tag.err"
-	local rc=$?
+		"${args[@]}" --output-format=json --output="$json.raw" \
+		"${jobs[@]}" >/dev/null 2>"$CCS_OUT/fio-$tag.err"
+	rc=$?
 	bench_sampler_stop
 	bench_snapshot "$CCS_OUT/fio-$tag.after"
+	# fio may write notes ("multiple writers may overwrite blocks") before
+	# the JSON document
+	sed -n '/^{/,$p' "$json.raw" >"$json" 2>/dev/null
+	rm -f "$json.raw"
 	if [ $rc = 124 ] || [ $rc = 137 ]; then
-		echo "fio $tag: HUNG: still running $((BENCH_FIO_SECONDS + 40)) s after a ${BENCH_FIO_SECONDS} s run, killed"
+		echo "fio $tag: HUNG: still running $((BENCH_FIO_SECONDS + BENCH_RAMP + 40)) s after start, killed"
 		echo "$rc" >"$CCS_OUT/fio-$tag.hung"
 		cat "$CCS_DBG/stats" >"$CCS_OUT/fio-$tag.stats" 2>/dev/null
 		dmesg | tail -n 50 >"$CCS_OUT/fio-$tag.dmesg"
 		return 0
 	fi
-	if [ $rc != 0 ] || [ ! -s "$CCS_OUT/fio-$tag.json" ]; then
-		echo "fio $tag: exit $rc: $(tail -n 3 "$CCS_OUT/fio-$tag.err")"
+	if [ $rc != 0 ] || [ ! -s "$json" ]; then
+		echo "fio $tag: FAILED: exit $rc: $(tail -n 3 "$CCS_OUT/fio-$tag.err")"
 		return 0
 	fi
-	echo "fio $tag ($dev): $(bench_fio_brief "$CCS_OUT/fio-$tag.json")"
+	echo "fio $tag [$(bench_elapsed)]: $(bench_fio_brief "$json")"
 }
 
 # bench_fio_brief JSON: "iops=N bw_kib=N errors=N" summed over read, write
@@ -157,21 +235,108 @@ bench_need_disk() {
 	echo "disk $1: $d"
 }
 
-# bench_attached PCI: the device is attached to cc_swiotlb
-bench_attached() {
-	grep -q "^$1 " "$CCS_DBG/devices" 2>/dev/null
+# bench_prewrite PCI...: write the first 256 MiB of every disk (the region
+# every workload uses) once before any measured run, so that no side reads
+# holes or allocates blocks on the host that the other side then reuses
+bench_prewrite() {
+	local pci dev pids=()
+	for pci in "$@"; do
+		dev=$(ccs_wait_blockdev "$pci") || ccs_fail "no disk behind $pci"
+		dd if=/dev/zero of="$dev" bs=1M count=256 oflag=direct status=none &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" || ccs_fail "pre-writing the disks"
+	done
+	ccs_ok "pre-wrote 256 MiB of $*"
 }
 
-# bench_rebind PCI: unbind and bind the device's driver, so cc_swiotlb (if
-# attach= names it) takes it over at the bind
-bench_rebind() {
-	local pci=$1 drv
-	if [ -x "$CCS_TOP/tools/cc-swiotlb-ctl" ]; then
-		"$CCS_TOP/tools/cc-swiotlb-ctl" attach "$pci" && return 0
+# bench_attached PCI: the device is attached to cc_swiotlb
+bench_attached() {
+	grep -q "^$1 .*how=\(bind\|api\)" "$CCS_DBG/devices" 2>/dev/null
+}
+
+# bench_ctl attach|detach PCI: move PCI onto or off cc_swiotlb (rebinding
+# its driver) and wait for its disk
+bench_ctl() {
+	"$CCS_CTL" "$1" "$2" >/dev/null || { echo "cc-swiotlb-ctl $1 $2 failed"; return 1; }
+	ccs_wait_blockdev "$2" >/dev/null
+}
+
+# bench_emu on|off: the emulated conversion cost (debugfs knobs of
+# module/convert.c); fails when the module has no such knobs
+bench_emu() {
+	[ -w "$CCS_DBG/emulate_call_us" ] || return 1
+	if [ "$1" = on ]; then
+		echo "$BENCH_EMU_CALL_US" >"$CCS_DBG/emulate_call_us" &&
+			echo "$BENCH_EMU_PAGE_NS" >"$CCS_DBG/emulate_page_ns"
+	else
+		echo 0 >"$CCS_DBG/emulate_call_us" && echo 0 >"$CCS_DBG/emulate_page_ns"
 	fi
-	drv=$(basename "$(readlink "/sys/bus/pci/devices/$pci/driver")")
-	echo "$pci" >"/sys/bus/pci/drivers/$drv/unbind" || return 1
-	echo "$pci" >"/sys/bus/pci/drivers/$drv/bind"
+}
+
+# bench_side SIDE: put the guest in the state SIDE's runs need: the
+# emulated conversion cost on for ccemu only, and virtio-blk (when the
+# cells use it) attached to cc_swiotlb for cc and ccemu, detached for stock
+bench_side() {
+	local emu=off attach=1
+	case $1 in
+	ccemu) emu=on ;;
+	stock) attach=0 ;;
+	esac
+	if [ $emu = on ]; then
+		bench_emu on || { echo "no emulated-conversion-cost knobs in this module"; return 1; }
+	else
+		bench_emu off
+	fi
+	[ "${BENCH_VBLK_SWITCH:-0}" = 1 ] || return 0
+	if [ $attach = 1 ] && ! bench_attached "$VBLK"; then
+		bench_ctl attach "$VBLK" || return 1
+	elif [ $attach = 0 ] && bench_attached "$VBLK"; then
+		bench_ctl detach "$VBLK" || return 1
+	fi
+	return 0
+}
+
+# bench_disks DEV SIDE: the PCI addresses a cell of DEV runs on for SIDE
+bench_disks() {
+	case $1:$2 in
+	nvme:stock) echo "$NVME_STOCK" ;;
+	nvme:*) echo "$NVME_CC" ;;
+	vblk:*) echo "$VBLK" ;;
+	multi:stock) echo "$MULTI_STOCK" ;;
+	multi:*) echo "$MULTI_CC" ;;
+	esac
+}
+
+# bench_cells SET REPS EMU_REPS CELL...: every CELL (DEV:WORKLOAD) for cc
+# and stock, REPS times, and with the emulated conversion cost (ccemu) the
+# first EMU_REPS times.  Repetitions interleave the sides in ABBA order
+# (cc stock | stock cc | ..., ccemu last then first), so that drifting host
+# load hits both alike; within a side's turn every cell runs once.
+bench_cells() {
+	local set=$1 reps=$2 emureps=$3 r side cell dev wl sides
+	shift 3
+	for ((r = 1; r <= reps; r++)); do
+		sides="cc stock"
+		[ "$r" -le "$emureps" ] && sides="cc stock ccemu"
+		if [ $((r % 2)) = 0 ]; then
+			sides=$(echo "$sides" | tr ' ' '\n' | tac | paste -sd' ')
+		fi
+		for side in $sides; do
+			if ! bench_side "$side"; then
+				echo "fio $set rep $r/$reps: MISSING: side $side unavailable"
+				continue
+			fi
+			for cell in "$@"; do
+				dev=${cell%%:*} wl=${cell#*:}
+				bench_step "$set $dev $wl $side rep $r/$reps"
+				# shellcheck disable=SC2046
+				bench_fio "$set-$dev-$wl-$side-r$r" "$wl" $(bench_disks "$dev" "$side")
+			done
+		done
+	done
+	bench_emu off
 }
 
 # bench_meta: facts the report needs
@@ -180,13 +345,18 @@ bench_meta() {
 		echo "kernel=$(uname -r)"
 		echo "accel=$CCS_ACCEL"
 		echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-		echo "cmdline=\"$(cat /proc/cmdline | sed 's/ ccs\..*//')\""
+		echo "cmdline=\"$(sed 's/ ccs\..*//' /proc/cmdline)\""
 		echo "stock_nslabs=$(cat "$STOCK_DBG/io_tlb_nslabs")"
 		echo "fio_seconds=$BENCH_FIO_SECONDS"
+		echo "ramp_seconds=$BENCH_RAMP"
+		echo "nvme_cc=\"$MULTI_CC\""
+		echo "nvme_stock=\"$MULTI_STOCK\""
+		echo "emu_call_us=$BENCH_EMU_CALL_US"
+		echo "emu_page_ns=$BENCH_EMU_PAGE_NS"
 		if [ -d /sys/module/cc_swiotlb/parameters ]; then
-			echo "cc_classes=$(cat /sys/module/cc_swiotlb/parameters/classes)"
+			echo "cc_classes=$(cat /sys/module/cc_swiotlb/parameters/classes 2>/dev/null)"
 			echo "cc_max_pool_mb=$(cat /sys/module/cc_swiotlb/parameters/max_pool_mb)"
-			echo "cc_reclaim_ms=$(cat /sys/module/cc_swiotlb/parameters/reclaim_ms)"
+			echo "cc_reclaim_ms=$(cat /sys/module/cc_swiotlb/parameters/reclaim_ms 2>/dev/null)"
 			echo "cc_class_sizes=\"$(bench_cc_class_sizes)\""
 		fi
 	} >>"$CCS_OUT/meta.env"
