@@ -172,10 +172,18 @@ while read -r name; do
 	start=$(date +%s)
 	# the output goes to a file, not a pipe: a process the case left
 	# running cannot hold the runner up
+	# 10 s before the case's time runs out, the kernel's view of a hang
+	# goes to the log: blocked tasks and every CPU's backtrace (sysrq w, l)
+	t=$(. "$d/env" && echo "$CCS_CASE_TIMEOUT")
+	(sleep $((t > 20 ? t - 10 : t)) && echo w >/proc/sysrq-trigger && echo l >/proc/sysrq-trigger) &
+	wd=$!
 	# shellcheck source=/dev/null
 	(. "$d/env" && exec timeout -k 10 "$CCS_CASE_TIMEOUT" "$CCS_CASE_FILE") \
 		</dev/null >"$d/output" 2>&1
 	rc=$?
+	pkill -P "$wd" 2>/dev/null
+	kill "$wd" 2>/dev/null
+	wait "$wd" 2>/dev/null
 	echo $(($(date +%s) - start)) >"$d/seconds"
 	echo "guest: case $name exited $rc after $(cat "$d/seconds") s"
 	s=$(date +%s)
