@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.." || exit 1
 fail=0
 cp=$(command -v checkpatch-cc || echo /usr/share/cc_swiotlb-checkpatch/checkpatch.pl)
 [ -x "$cp" ] || { echo "style: checkpatch missing (make deps)"; exit 1; }
-mapfile -t ksrc < <(find module include tests/vm/semantics tools/bench-module -name '*.[ch]' 2>/dev/null | sort)
+mapfile -t ksrc < <(find module include tests/vm/semantics tests/vm/selftest tools/bench-module -name '*.[ch]' 2>/dev/null | sort)
 for f in "${ksrc[@]}"; do
 	ignore=FILE_PATH_CHANGES,SPDX_LICENSE_TAG
 	# TRACE_EVENT() definitions have their own layout convention.
