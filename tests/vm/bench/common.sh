@@ -235,20 +235,21 @@ bench_need_disk() {
 	echo "disk $1: $d"
 }
 
-# bench_prewrite PCI...: write the first 256 MiB of every disk (the region
-# every workload uses) once before any measured run, so that no side reads
-# holes or allocates blocks on the host that the other side then reuses
+# bench_prewrite MIB PCI...: write the first MIB MiB of every disk (the
+# region the workloads use) once before any measured run, so that no side
+# reads holes or makes the host allocate blocks the other side then reuses.
+# One disk after the other, 128 KiB at a time: in a capped boot both sides
+# are already capped, and a deep queue of large writes would only wait for
+# bounce memory.
 bench_prewrite() {
-	local pci dev pids=()
+	local mib=$1 pci dev
+	shift
 	for pci in "$@"; do
 		dev=$(ccs_wait_blockdev "$pci") || ccs_fail "no disk behind $pci"
-		dd if=/dev/zero of="$dev" bs=1M count=256 oflag=direct status=none &
-		pids+=($!)
+		dd if=/dev/zero of="$dev" bs=128k count=$((mib * 8)) oflag=direct status=none ||
+			ccs_fail "pre-writing $pci"
 	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" || ccs_fail "pre-writing the disks"
-	done
-	ccs_ok "pre-wrote 256 MiB of $*"
+	ccs_ok "pre-wrote $mib MiB of $*"
 }
 
 # bench_attached PCI: the device is attached to cc_swiotlb
