@@ -487,8 +487,12 @@ static long ccs_add_chunk(int cls)
 	u32 size;
 	int ret;
 
-	/* failure breaker open, or reboot: try again later */
+	/*
+	 * Failure breaker open, or reboot: try again later.  Meanwhile the
+	 * idle slots stranded in other CPUs' magazines are all there is.
+	 */
 	if (ccs_convert_paused()) {
+		ccs_pool_drain(ccs_pool, -1);
 		ccs_backoff();
 		return -EAGAIN;
 	}
