@@ -212,10 +212,14 @@ static void ccs_convert_stop(const char *why)
  * @npages:	number of pages
  *
  * Process context only.  On failure the pages are in an unknown state: the
- * caller must NOT free them; they are counted as leaked here.
+ * caller must NOT free them; they are counted as leaked here.  Except for
+ * the errors ccs_convert_untouched() names, returned before any page
+ * changed state: the caller frees the pages.
  *
- * Return: 0, -EPERM from atomic context (nothing converted, nothing
- * counted), or the platform's error.
+ * Return: 0; -EPERM from atomic context, -EAGAIN while the failure breaker
+ * is open, -ESHUTDOWN after a reboot/kexec started, -EBUSY when the kernel
+ * stopped conversions (all untouched, not counted as conversions); or the
+ * platform's error (pages leaked).
  */
 int ccs_convert_decrypt(void *vaddr, unsigned int npages)
 {
@@ -302,8 +306,9 @@ refused:
  * failure it must not: the host may still be able to write them.  They are
  * counted as leaked here.
  *
- * Return: 0, -EPERM from atomic context (nothing done), or the platform's
- * error.
+ * Return: 0, -EPERM from atomic context (nothing done), -ESHUTDOWN after
+ * a reboot/kexec started (not converted: still shared, leaked like a
+ * failure), or the platform's error.
  */
 int ccs_convert_encrypt(void *vaddr, unsigned int npages)
 {

@@ -224,8 +224,8 @@ struct ccs_dev_stats {
  * @CCS_DEV_LEAKED:	detached with mappings outstanding (driver bug):
  *			old ops restored, slots kept, the struct stays in the
  *			table for ever and pins the module
- * @CCS_DEV_DETACHED:	old ops restored, off the table, freed after an RCU
- *			grace period
+ * @CCS_DEV_DETACHED:	old ops restored, off the table, freed after Tasks RCU
+ *			and RCU grace periods (attach.c)
  */
 enum ccs_dev_state {
 	CCS_DEV_ATTACHED,

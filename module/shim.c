@@ -56,7 +56,7 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
  *    detach restored the old ones and called us after it.  The detach saw
  *    nothing outstanding, so this can only be a new map or allocation:
  *    it fails like an exhausted pool, and is counted (late_calls);
- *  - they are a copy another device's state (a child device that
+ *  - they are the copy of another device's state (a child device that
  *    inherited its parent's ops): never served with the other device's
  *    state, counted (foreign_device_calls) and warned about.
  */
