@@ -18,7 +18,7 @@ BPO=/etc/apt/sources.list.d/bookworm-backports.sources
 PKGS="qemu-system-x86 qemu-utils fio bpftrace dkms busybox-static sparse cpio
       kmod xz-utils zstd build-essential python3 python3-matplotlib
       linux-source-6.1 libelf-dev bc flex bison iproute2 netcat-openbsd
-      iputils-ping shellcheck"
+      iputils-ping shellcheck initramfs-tools e2fsprogs"
 # Building a kernel (tools/debug-kernel.sh): on top of the above
 DEBUG_PKGS="libssl-dev libelf-dev bc flex bison perl kmod xz-utils"
 
