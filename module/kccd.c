@@ -742,8 +742,8 @@ static long ccs_reclaim(int cls, const struct ccs_class_stats *st,
 	bool active = st->allocs + st->frees != kc->last_ops;
 
 	kc->last_ops = st->allocs + st->frees;
-	/* conversions paused: what is given back could not be replaced */
-	if (!over_cap && ccs_convert_paused())
+	/* conversions failing: what is given back could not be replaced */
+	if (!over_cap && ccs_convert_failing())
 		return ccs_sample_jiffies();
 	if (!over_cap && st->free < limit) {
 		kc->surplus = false;
