@@ -133,6 +133,19 @@ bool ccs_convert_paused(void)
 }
 
 /**
+ * ccs_convert_failing() - are conversions to shared failing or stopped?
+ *
+ * Like ccs_convert_paused(), but also true while a probe of the open
+ * breaker is due: shared memory given back now could not be replaced.
+ *
+ * Return: true while the breaker is open or conversions are stopped.
+ */
+bool ccs_convert_failing(void)
+{
+	return READ_ONCE(ccs_convert_stopped) || READ_ONCE(ccs_breaker_open);
+}
+
+/**
  * ccs_convert_leaked_bytes() - shared memory the module can never free
  *
  * Pages whose re-encryption failed, whose decrypt failed (state unknown) or

@@ -130,6 +130,7 @@ void ccs_convert_leak(unsigned int npages);
 void ccs_convert_set_sync_task(struct task_struct *t);
 u64 ccs_convert_leaked_bytes(void);
 bool ccs_convert_paused(void);
+bool ccs_convert_failing(void);
 void ccs_convert_debugfs_init(void);
 
 /**

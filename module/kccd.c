@@ -434,6 +434,14 @@ static long ccs_kccd_pass(void)
 		ccs_k.surplus = false;
 		return held ? sample : MAX_SCHEDULE_TIMEOUT;
 	}
+	/*
+	 * The breaker is open (a probe may be due, so not paused): what would
+	 * be given back now could not be replaced.
+	 */
+	if (ccs_convert_failing()) {
+		ccs_k.surplus = false;
+		return sample;
+	}
 	if (!ccs_k.surplus) {
 		ccs_k.surplus = true;
 		ccs_k.surplus_since = now;
