@@ -394,11 +394,15 @@ static long ccs_kccd_pass(void)
 
 	/*
 	 * Under low, or a mapping found no memory at all since the last pass
-	 * (then at least one unit: a large mapping may need a contiguous run
-	 * that fragmented free memory does not have).
+	 * and less than high is free (then at least one unit: a large mapping
+	 * may need a contiguous run that fragmented free memory does not
+	 * have).  With high free already, the exhaustion came before the last
+	 * growth landed: growing again would only overshoot.
 	 */
 	exh = ccs_exhaustions_total();
 	free = ccs_pool_free_bytes(ccs_pool);
+	if (exh != ccs_k.exh_seen && free >= ccs_k.high)
+		ccs_k.exh_seen = exh;
 	if (free < READ_ONCE(ccs_kccd_low_bytes) || exh != ccs_k.exh_seen) {
 		ccs_k.surplus = false;
 		if (time_before(now, ccs_k.backoff_until)) {

@@ -118,6 +118,7 @@ struct ccs_unit {
 	phys_addr_t phys;
 	u32 size;
 	u32 nr_grains;
+	u32 free;			/* bytes in free blocks, arena_lock */
 	u8 order;
 	struct rcu_head rcu;		/* metadata freed after lookups */
 	struct ccs_grain grains[];
@@ -342,6 +343,28 @@ static void ccs_free_block_del(struct ccs_pool *p, struct ccs_grain *g)
 }
 
 /*
+ * Among the first few free blocks of a list, the one in the unit with the
+ * least free memory: long-lived mappings (a NIC's ring, NVMe queues) then
+ * gather in few units instead of pinning every unit, which kccd could
+ * otherwise never give back.  Bounded: the carving path stays short.
+ */
+#define CCS_PICK_SCAN	8
+
+static struct ccs_grain *ccs_pick_block(struct list_head *list)
+{
+	struct ccs_grain *g, *best = NULL;
+	unsigned int n = 0;
+
+	list_for_each_entry(g, list, free_link) {
+		if (!best || g->unit->free < best->unit->free)
+			best = g;
+		if (++n == CCS_PICK_SCAN)
+			break;
+	}
+	return best;
+}
+
+/*
  * Take a free block of @order grains: the smallest free block that is large
  * enough, split down (buddy).  Returns its head grain, or NULL.
  */
@@ -355,7 +378,7 @@ static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
 	if (!mask)
 		return NULL;
 	o = __ffs(mask);
-	g = list_first_entry(&p->free_blocks[o], struct ccs_grain, free_link);
+	g = ccs_pick_block(&p->free_blocks[o]);
 	ccs_free_block_del(p, g);
 	while (o > order) {
 		o--;
@@ -363,6 +386,7 @@ static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
 	}
 	g->state = CCS_GRAIN_CARVED;
 	g->order = order;
+	g->unit->free -= CCS_GRAIN_SIZE << order;
 	WRITE_ONCE(p->arena_free, p->arena_free - ((u64)CCS_GRAIN_SIZE << order));
 	return g;
 }
@@ -376,6 +400,7 @@ static void ccs_arena_put(struct ccs_pool *p, struct ccs_grain *g)
 
 	lockdep_assert_held(&p->arena_lock);
 	WRITE_ONCE(p->arena_free, p->arena_free + ((u64)CCS_GRAIN_SIZE << order));
+	u->free += CCS_GRAIN_SIZE << order;
 	g->state = CCS_GRAIN_BODY;
 	while (order < u->order) {
 		struct ccs_grain *buddy = &u->grains[idx ^ BIT(order)];
@@ -993,6 +1018,7 @@ int ccs_arena_add(struct ccs_pool *p, void *vaddr, phys_addr_t phys, u32 size)
 	u->phys = phys;
 	u->size = size;
 	u->nr_grains = n;
+	u->free = size;
 	u->order = ilog2(n);
 	for (i = 0; i < n; i++) {
 		u->grains[i].unit = u;
@@ -1466,7 +1492,7 @@ static int ccs_check_arena(struct ccs_pool *p)
 		}
 	}
 	list_for_each_entry(u, &p->units, link) {
-		u32 i = 0;
+		u32 i = 0, ufree = 0;
 
 		held += u->size;
 		units++;
@@ -1498,7 +1524,14 @@ static int ccs_check_arena(struct ccs_pool *p)
 				       &g->head.phys);
 				return -EUCLEAN;
 			}
+			if (g->state == CCS_GRAIN_FREE)
+				ufree += CCS_GRAIN_SIZE << g->order;
 			i += n;
+		}
+		if (ufree != u->free) {
+			pr_err("arena: unit %pa has %u bytes free, recorded %u\n",
+			       &u->phys, ufree, u->free);
+			return -EUCLEAN;
 		}
 	}
 	for (cls = 0; cls < p->nr_classes; cls++)
