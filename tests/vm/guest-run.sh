@@ -20,6 +20,8 @@
 # the runner waits for the end marker to reach the file (proving the reader
 # alive and caught up) before it judges the case.
 boot=$1
+# (every "sync -f" below syncs the out share only: a global sync would hang
+# behind a disk a failed case left wedged)
 # shellcheck source=/dev/null
 . "$boot/env"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -34,7 +36,7 @@ if [ ! -e "$boot/last-boot" ] &&
    dmesg | grep -E "$CCS_BAD" | grep -Ev "$CCS_BENIGN" >"$boot/boot-problems"; then
 	echo "guest: the kernel reported a problem while booting: $(head -n 1 "$boot/boot-problems")"
 	dmesg >"$boot/dmesg"
-	sync
+	sync -f "$boot/env"
 	exit 0
 fi
 rm -f "$boot/boot-problems"
@@ -218,7 +220,7 @@ while read -r name; do
 	echo "$rc" >"$d/rc"
 	ccs_judge "$d" "$casefile" >"$d/guest-reasons"
 	echo "guest: state check and judgement of $name took $(($(date +%s) - s)) s"
-	sync
+	sync -f "$boot/env"
 	if [ -s "$d/guest-reasons" ]; then
 		failed=1
 		[ "${CCS_KEEP_GOING:-0}" = 1 ] && { echo "guest: $name failed: $(head -n 1 "$d/guest-reasons")"; continue; }
@@ -228,4 +230,4 @@ while read -r name; do
 done <"$boot/cases"
 echo "$failed" >"$boot/stopped"
 kill "$kmsg_pid" 2>/dev/null
-sync
+sync -f "$boot/env"
