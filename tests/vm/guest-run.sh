@@ -160,7 +160,8 @@ clean_state() {
 }
 
 i=0 failed=0
-while read -r name; do
+# (the list on fd 9: nothing a case or the state check runs can read it)
+while read -r name <&9; do
 	i=$((i + 1))
 	d=$CCS_OUTROOT/$name-$CCS_KVER
 	# shellcheck source=/dev/null
@@ -227,7 +228,7 @@ while read -r name; do
 		echo "guest: $name failed: $(head -n 1 "$d/guest-reasons"); the rest get a fresh boot"
 		break
 	fi
-done <"$boot/cases"
+done 9<"$boot/cases"
 echo "$failed" >"$boot/stopped"
 kill "$kmsg_pid" 2>/dev/null
 sync -f "$boot/env"
