@@ -20,6 +20,8 @@
 # the runner waits for the end marker to reach the file (proving the reader
 # alive and caught up) before it judges the case.
 boot=$1
+# (every "sync -f" below syncs the out share only: a global sync would hang
+# behind a disk a failed case left wedged)
 # shellcheck source=/dev/null
 . "$boot/env"
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -34,7 +36,7 @@ if [ ! -e "$boot/last-boot" ] &&
    dmesg | grep -E "$CCS_BAD" | grep -Ev "$CCS_BENIGN" >"$boot/boot-problems"; then
 	echo "guest: the kernel reported a problem while booting: $(head -n 1 "$boot/boot-problems")"
 	dmesg >"$boot/dmesg"
-	sync
+	sync -f "$boot/env"
 	exit 0
 fi
 rm -f "$boot/boot-problems"
@@ -158,7 +160,8 @@ clean_state() {
 }
 
 i=0 failed=0
-while read -r name; do
+# (the list on fd 9: nothing a case or the state check runs can read it)
+while read -r name <&9; do
 	i=$((i + 1))
 	d=$CCS_OUTROOT/$name-$CCS_KVER
 	# shellcheck source=/dev/null
@@ -218,14 +221,14 @@ while read -r name; do
 	echo "$rc" >"$d/rc"
 	ccs_judge "$d" "$casefile" >"$d/guest-reasons"
 	echo "guest: state check and judgement of $name took $(($(date +%s) - s)) s"
-	sync
+	sync -f "$boot/env"
 	if [ -s "$d/guest-reasons" ]; then
 		failed=1
 		[ "${CCS_KEEP_GOING:-0}" = 1 ] && { echo "guest: $name failed: $(head -n 1 "$d/guest-reasons")"; continue; }
 		echo "guest: $name failed: $(head -n 1 "$d/guest-reasons"); the rest get a fresh boot"
 		break
 	fi
-done <"$boot/cases"
+done 9<"$boot/cases"
 echo "$failed" >"$boot/stopped"
 kill "$kmsg_pid" 2>/dev/null
-sync
+sync -f "$boot/env"
