@@ -1224,6 +1224,10 @@ int main(int argc, char **argv)
 			       (t1.tv_nsec - t0.tv_nsec) / 1e9);
 		}
 	}
+	if (only && !passed && !failed) {
+		printf("ONLY=%s matches no test\n", only);
+		return 1;
+	}
 	printf("%u passed, %u failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -84,7 +84,7 @@ ccs_judge() {
 		echo "host side of the case failed (see $d/host-output)"
 	fi
 	[ -s "$d/state-problems" ] && echo "left state behind: $(head -n 1 "$d/state-problems")"
-	for f in kmsg console; do _judge_problems "$d/$f"; done | sort -u >"$d/kernel-problems"
+	for f in kmsg console; do [ -L "$d/$f" ] || _judge_problems "$d/$f"; done | sort -u >"$d/kernel-problems"
 	[ -s "$d/kernel-problems" ] && echo "kernel log: $(head -n 1 "$d/kernel-problems")"
 	if [ -s "$d/kmsg" ]; then
 		grep -F 'ccs-harness: kmsg reader lost' "$d/kmsg" | head -n 1 | while IFS= read -r line; do
