@@ -16,7 +16,8 @@
  * 2 MiB units (one set_memory_decrypted() call each) when the cap and the
  * buddy allocator allow, smaller ones (down to 64 KiB) otherwise.  When
  * even at the peak of demand more than high would be free (held - demand >
- * high), and that has lasted reclaim_ms, it takes back entirely free units
+ * high; the peak of carved bytes counts too, see ccs_kccd_pass()), and
+ * that has lasted reclaim_ms, it takes back entirely free units
  * no larger than that surplus, re-encrypts and frees them (a unit that
  * cannot be re-encrypted is leaked, counted, never freed).  Over max_pool_mb
  * (lowered at runtime) free units go back at once.  Because the watermarks
@@ -89,6 +90,7 @@ static DEFINE_MUTEX(ccs_leak_lock);
 static struct {
 	u64 high;			/* effective high watermark */
 	u64 peak_prev, peak_cur;	/* demand windows */
+	u64 carved_prev, carved_cur;	/* carved peaks, same windows */
 	unsigned long window_start;
 	bool surplus;
 	unsigned long surplus_since;
@@ -230,9 +232,13 @@ static void ccs_size_watermarks(unsigned long now)
 	if (time_after_eq(now, ccs_k.window_start + ccs_window_jiffies())) {
 		ccs_k.peak_prev = ccs_k.peak_cur;
 		ccs_k.peak_cur = 0;
+		ccs_k.carved_prev = ccs_k.carved_cur;
+		ccs_k.carved_cur = 0;
 		ccs_k.window_start = now;
 	}
 	ccs_k.peak_cur = max(ccs_k.peak_cur, ccs_pool_take_peak(ccs_pool));
+	ccs_k.carved_cur = max(ccs_k.carved_cur,
+			       ccs_pool_take_carved_peak(ccs_pool));
 	demand = max(ccs_k.peak_prev, ccs_k.peak_cur);
 	low = max(READ_ONCE(ccs_wm_low), demand / 4);
 	high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
@@ -371,7 +377,7 @@ static int ccs_shrink_one(u32 max_size)
 static long ccs_kccd_pass(void)
 {
 	unsigned long now = jiffies;
-	u64 free, exh, held, excess, cap = ccs_max_pool_bytes();
+	u64 free, exh, held, peak, excess, cap = ccs_max_pool_bytes();
 	long sample = ccs_window_jiffies() / 4 + 1;
 	int n;
 
@@ -426,14 +432,18 @@ static long ccs_kccd_pass(void)
 	}
 
 	/*
-	 * Surplus: more than a grain above high even at the peak of demand
-	 * (held - demand, the least free memory of the window, not the free
-	 * memory of the moment: a workload whose mappings come and go must not
-	 * make kccd give back what it will need again), for reclaim_ms.
+	 * Surplus: more than a grain above high even at the peak of the
+	 * window (the least free memory of the window, not the free memory of
+	 * the moment: a workload whose mappings come and go must not make
+	 * kccd give back what it will need again), for reclaim_ms.  The peak
+	 * is of carved bytes as well as of mapped ones: growth is decided on
+	 * free = held - carved, and carved exceeds mapped by the slabs' unused
+	 * slots; a unit grown because carving ate low must not count as
+	 * surplus while that carving recurs within the window.
 	 */
 	held = ccs_pool_held_bytes(ccs_pool);
-	excess = held > ccs_ks.demand + ccs_k.high ?
-		 held - ccs_ks.demand - ccs_k.high : 0;
+	peak = max3(ccs_ks.demand, ccs_k.carved_prev, ccs_k.carved_cur);
+	excess = held > peak + ccs_k.high ? held - peak - ccs_k.high : 0;
 	if (excess < SZ_64K) {
 		ccs_k.surplus = false;
 		return held ? sample : MAX_SCHEDULE_TIMEOUT;

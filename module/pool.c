@@ -194,6 +194,7 @@ struct ccs_pool {
 	u64 arena_bytes;		/* READ_ONCE() without the lock */
 	u64 arena_free;			/* READ_ONCE() without the lock */
 	u64 nr_units;
+	u64 carved_peak;		/* kccd's window, ccs_pool_take_carved_peak() */
 	u64 carves;
 	u64 slab_returns;
 
@@ -388,6 +389,7 @@ static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
 	g->order = order;
 	g->unit->free -= CCS_GRAIN_SIZE << order;
 	WRITE_ONCE(p->arena_free, p->arena_free - ((u64)CCS_GRAIN_SIZE << order));
+	p->carved_peak = max(p->carved_peak, p->arena_bytes - p->arena_free);
 	return g;
 }
 
@@ -1205,6 +1207,18 @@ void ccs_arena_stats(struct ccs_pool *p, struct ccs_arena_stats *st)
 	st->mapped_hiwater = max(atomic_long_read(&p->mapped_hiwater), 0L);
 	st->held_at_mapped_hiwater = READ_ONCE(p->held_at_hiwater);
 	st->dry_drains = atomic_long_read(&p->dry_drains);
+}
+
+u64 ccs_pool_take_carved_peak(struct ccs_pool *p)
+{
+	unsigned long flags;
+	u64 peak;
+
+	spin_lock_irqsave(&p->arena_lock, flags);
+	peak = max(p->carved_peak, p->arena_bytes - p->arena_free);
+	p->carved_peak = p->arena_bytes - p->arena_free;
+	spin_unlock_irqrestore(&p->arena_lock, flags);
+	return peak;
 }
 
 u64 ccs_pool_take_peak(struct ccs_pool *p)

@@ -313,6 +313,19 @@ u64 ccs_pool_free_bytes(const struct ccs_pool *p);
 u64 ccs_pool_take_peak(struct ccs_pool *p);
 
 /**
+ * ccs_pool_take_carved_peak() - highest carved arena bytes since the
+ *	previous call
+ * @p: the pool
+ *
+ * Carved bytes (held - free) are what kccd's low watermark is measured
+ * against; they exceed the mapped bytes by the slabs' unused slots.
+ * Takes the arena lock; kccd only.
+ *
+ * Return: that peak, and resets it to the carved bytes of now.
+ */
+u64 ccs_pool_take_carved_peak(struct ccs_pool *p);
+
+/**
  * ccs_arena_stats() - snapshot of the arena (takes the arena lock)
  * @p:	pool
  * @st:	filled in
