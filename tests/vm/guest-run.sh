@@ -155,7 +155,13 @@ clean_state() {
 	restore_drivers
 	discard_disks
 	restore_drivers
-	rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null
+	# never the project itself: a checkout under /tmp (CI's, say) is
+	# mounted here from the host, with the writable out share inside it
+	for f in /tmp/* /tmp/.[!.]*; do
+		[ -e "$f" ] || continue
+		case $CCS_TOP/ in "$f"/*) continue ;; esac
+		rm -rf --one-file-system "$f" 2>/dev/null
+	done
 	cd /tmp || echo "cd /tmp failed"
 }
 
