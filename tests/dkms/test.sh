@@ -24,13 +24,18 @@ cleanup() {
 	dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null 2>&1
 	rm -rf "/usr/src/cc_swiotlb-$VER"
 }
-if [ $phase = remove ]; then
+
+# remove_all KVER...: dkms remove, then nothing of cc_swiotlb left for any kernel
+remove_all() {
 	dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null && ok "dkms remove" || bad "dkms remove"
 	for k in "$@"; do
 		ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)
 		[ -z "$ko" ] && ok "no cc_swiotlb left for $k after remove" || bad "left behind: $ko"
 	done
 	cleanup
+}
+if [ $phase = remove ]; then
+	remove_all "$@"
 	echo "dkms --remove: $pass passed, $fail failed"
 	[ $fail = 0 ]
 	exit
@@ -72,11 +77,6 @@ if [ $phase = install ]; then
 	[ $fail = 0 ]
 	exit
 fi
-dkms remove -m cc_swiotlb -v "$VER" --all >/dev/null && ok "dkms remove" || bad "dkms remove"
-for k in "$@"; do
-	ko=$(modinfo -k "$k" -n cc_swiotlb 2>/dev/null)
-	[ -z "$ko" ] && ok "no cc_swiotlb left for $k after remove" || bad "left behind: $ko"
-done
-cleanup
+remove_all "$@"
 echo "dkms: $pass passed, $fail failed"
 [ $fail = 0 ]
