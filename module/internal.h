@@ -101,6 +101,8 @@ static inline void ccs_kccd_check(int cls)
  * @high:	effective high watermark (bytes), last pass
  * @demand:	peak mapped bytes over the demand window, last pass
  * @watermark_changes:	times @low or @high changed (tracepoint events)
+ * @idle_drains:	classes whose cached slots kccd flushed after a window
+ *		without an allocation
  */
 struct ccs_kccd_stats {
 	u64 passes;
@@ -117,6 +119,7 @@ struct ccs_kccd_stats {
 	u64 high;
 	u64 demand;
 	u64 watermark_changes;
+	u64 idle_drains;
 };
 
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st);

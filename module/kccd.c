@@ -22,7 +22,9 @@
  * cannot be re-encrypted is leaked, counted, never freed).  Over max_pool_mb
  * (lowered at runtime) free units go back at once.  Because the watermarks
  * follow the peak of a whole window, a constant workload converts nothing
- * once the arena has grown to it.
+ * once the arena has grown to it.  A class that allocated nothing for a
+ * whole window has its cached slots flushed at the window's end, so the
+ * slabs of a finished burst go back to the arena instead of pinning units.
  *
  * max_pool_mb caps everything the module holds shared: the arena, the
  * coherent allocations converted outside it, and leaked bytes.  While
@@ -98,6 +100,7 @@ static struct {
 	unsigned long backoff_until;
 	unsigned int order_cap;		/* largest order tried */
 	u64 exh_seen;
+	u64 allocs_seen[CCS_MAX_CLASSES];	/* class allocations, last window */
 } ccs_k;
 
 /*
@@ -224,21 +227,56 @@ static unsigned long ccs_window_jiffies(void)
 	return msecs_to_jiffies(READ_ONCE(ccs_reclaim_ms));
 }
 
+/*
+ * Flush the cached free slots of every class that allocated nothing during
+ * the window that just ended, and return the carved bytes that gave back to
+ * the arena.  A class idle for a whole window does not need its magazines
+ * warm, and its cached slots keep their slabs carved: without this, the
+ * slabs of a finished burst would pin their units (and count in the carved
+ * peak) for ever.  A class in use is never drained here.
+ */
+static u64 ccs_drain_idle_classes(void)
+{
+	struct ccs_arena_stats before, after;
+	struct ccs_class_stats st;
+	int cls, n = min(ccs_pool_nr_classes(ccs_pool), CCS_MAX_CLASSES);
+
+	ccs_arena_stats(ccs_pool, &before);
+	for (cls = 0; cls < n; cls++) {
+		ccs_class_stats(ccs_pool, cls, &st);
+		if (st.allocs == ccs_k.allocs_seen[cls] && st.cached) {
+			ccs_pool_drain(ccs_pool, cls);
+			ccs_ks.idle_drains++;
+		}
+		ccs_k.allocs_seen[cls] = st.allocs;
+	}
+	ccs_arena_stats(ccs_pool, &after);
+	return before.carved_bytes > after.carved_bytes ?
+		before.carved_bytes - after.carved_bytes : 0;
+}
+
 /* Recompute the effective watermarks from the demand windows. */
 static void ccs_size_watermarks(unsigned long now)
 {
-	u64 demand, low, high;
+	u64 demand, low, high, idle;
 
-	if (time_after_eq(now, ccs_k.window_start + ccs_window_jiffies())) {
-		ccs_k.peak_prev = ccs_k.peak_cur;
-		ccs_k.peak_cur = 0;
-		ccs_k.carved_prev = ccs_k.carved_cur;
-		ccs_k.carved_cur = 0;
-		ccs_k.window_start = now;
-	}
 	ccs_k.peak_cur = max(ccs_k.peak_cur, ccs_pool_take_peak(ccs_pool));
 	ccs_k.carved_cur = max(ccs_k.carved_cur,
 			       ccs_pool_take_carved_peak(ccs_pool));
+	if (time_after_eq(now, ccs_k.window_start + ccs_window_jiffies())) {
+		/*
+		 * Bytes carved only for slots nobody took during the window
+		 * were not needed in it: they leave its carved peak too.
+		 */
+		idle = ccs_drain_idle_classes();
+		ccs_k.carved_cur -= min(idle, ccs_k.carved_cur);
+		ccs_k.peak_prev = ccs_k.peak_cur;
+		ccs_k.carved_prev = ccs_k.carved_cur;
+		/* the new window starts from what is mapped and carved now */
+		ccs_k.peak_cur = ccs_pool_take_peak(ccs_pool);
+		ccs_k.carved_cur = ccs_pool_take_carved_peak(ccs_pool);
+		ccs_k.window_start = now;
+	}
 	demand = max(ccs_k.peak_prev, ccs_k.peak_cur);
 	low = max(READ_ONCE(ccs_wm_low), demand / 4);
 	high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
