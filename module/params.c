@@ -13,8 +13,8 @@
  *	HIGH <= max_pool_mb.  The old per-class list (watermarks=1,2,3 or
  *	SIZE=LOW:HIGH) is refused.
  *
- * max_pool_mb=N (default: stock swiotlb's size, 6% of RAM clamped to
- *	[64 MiB, 1 GiB], but at most half of RAM)
+ * max_pool_mb=N (default: half of stock swiotlb's default size, 3% of RAM
+ *	clamped to [32 MiB, 512 MiB], but at most half of RAM)
  *	Hard cap on everything the module holds shared: the arena, coherent
  *	allocations converted outside it, and memory leaked after a failed
  *	re-encryption.  Runtime writable between 1 and the value at load (the
@@ -171,11 +171,16 @@ module_param_cb(auto_tune, &ccs_removed_ops, NULL, 0444);
 MODULE_PARM_DESC(auto_tune,
 		 "removed: kccd sizes the watermarks from demand");
 
-/* Stock swiotlb's default: 6% of RAM clamped to [64 MiB, 1 GiB]. */
+/*
+ * Half of stock swiotlb's default in a confidential guest (6% of RAM in
+ * [64 MiB, 1 GiB]): the module is loaded beside stock's pool, which the
+ * kernel reserved at boot, so a cap of stock's whole size would let the
+ * pair hold twice what stock alone does.
+ */
 static unsigned int ccs_default_max_pool_mb(void)
 {
 	u64 ram_mb = ((u64)totalram_pages() << PAGE_SHIFT) >> 20;
-	u64 mb = clamp_t(u64, ram_mb * 6 / 100, 64, 1024);
+	u64 mb = clamp_t(u64, ram_mb * 3 / 100, 32, 512);
 
 	return max_t(u64, 1, min(mb, ram_mb / 2));
 }
@@ -216,7 +221,7 @@ static const struct kernel_param_ops ccs_max_pool_ops = {
 
 module_param_cb(max_pool_mb, &ccs_max_pool_ops, &ccs_max_pool_mb, 0644);
 MODULE_PARM_DESC(max_pool_mb,
-		 "hard cap on all shared memory the module holds (arena, coherent, leaked), MiB; runtime writes down to 1 give memory back (default: 6% of RAM in [64, 1024], at most RAM/2)");
+		 "hard cap on all shared memory the module holds (arena, coherent, leaked), MiB; runtime writes down to 1 give memory back (default: 3% of RAM in [32, 512], at most RAM/2)");
 
 static int ccs_reclaim_set(const char *val, const struct kernel_param *kp)
 {
