@@ -119,6 +119,7 @@ struct ccs_unit {
 	u32 size;
 	u32 nr_grains;
 	u32 free;			/* bytes in free blocks, arena_lock */
+	atomic_t lasting;		/* lasting slots in use in it */
 	u8 order;
 	struct rcu_head rcu;		/* metadata freed after lookups */
 	struct ccs_grain grains[];
@@ -345,19 +346,34 @@ static void ccs_free_block_del(struct ccs_pool *p, struct ccs_grain *g)
 
 /*
  * Among the first few free blocks of a list, the one in the unit with the
- * least free memory: long-lived mappings (a NIC's ring, NVMe queues) then
- * gather in few units instead of pinning every unit, which kccd could
- * otherwise never give back.  Bounded: the carving path stays short.
+ * least free memory (for a lasting slab: the most lasting slots first):
+ * long-lived mappings (a NIC's ring, NVMe queues) then gather in few units
+ * instead of pinning every unit, which kccd could otherwise never give
+ * back.  Bounded: the carving path stays short.
  */
 #define CCS_PICK_SCAN	8
 
-static struct ccs_grain *ccs_pick_block(struct list_head *list)
+static bool ccs_unit_better(const struct ccs_unit *a, const struct ccs_unit *b,
+			    bool lasting)
+{
+	if (lasting && atomic_read(&a->lasting) != atomic_read(&b->lasting))
+		return atomic_read(&a->lasting) > atomic_read(&b->lasting);
+	return READ_ONCE(a->free) < READ_ONCE(b->free);
+}
+
+/* The unit a slab lies in. */
+static inline struct ccs_unit *ccs_chunk_unit(const struct ccs_chunk *chunk)
+{
+	return container_of(chunk, struct ccs_grain, head)->unit;
+}
+
+static struct ccs_grain *ccs_pick_block(struct list_head *list, bool lasting)
 {
 	struct ccs_grain *g, *best = NULL;
 	unsigned int n = 0;
 
 	list_for_each_entry(g, list, free_link) {
-		if (!best || g->unit->free < best->unit->free)
+		if (!best || ccs_unit_better(g->unit, best->unit, lasting))
 			best = g;
 		if (++n == CCS_PICK_SCAN)
 			break;
@@ -369,7 +385,8 @@ static struct ccs_grain *ccs_pick_block(struct list_head *list)
  * Take a free block of @order grains: the smallest free block that is large
  * enough, split down (buddy).  Returns its head grain, or NULL.
  */
-static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
+static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order,
+				       bool lasting)
 {
 	unsigned long mask = p->free_orders & ~(BIT(order) - 1);
 	struct ccs_grain *g;
@@ -379,7 +396,7 @@ static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order)
 	if (!mask)
 		return NULL;
 	o = __ffs(mask);
-	g = ccs_pick_block(&p->free_blocks[o]);
+	g = ccs_pick_block(&p->free_blocks[o], lasting);
 	ccs_free_block_del(p, g);
 	while (o > order) {
 		o--;
@@ -445,7 +462,7 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
  * Carve a new slab for class @cls out of the arena.  No allocation: the slab
  * descriptor and its slot structs are those of the block's first grain.
  */
-static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls)
+static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
 {
 	struct ccs_class *c = &p->classes[cls];
 	struct ccs_chunk *chunk;
@@ -456,7 +473,7 @@ static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls)
 	if (READ_ONCE(p->arena_free) < c->slab_size)
 		return NULL;
 	spin_lock(&p->arena_lock);
-	g = ccs_arena_get(p, c->slab_order);
+	g = ccs_arena_get(p, c->slab_order, lasting);
 	if (g)
 		p->carves++;
 	spin_unlock(&p->arena_lock);
@@ -479,6 +496,7 @@ static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls)
 		slot->chunk = chunk;
 		slot->index = i;
 		slot->owner = NULL;
+		slot->lasting = 0;
 		slot->next = i + 1 < chunk->nr_slots ? (s32)i + 1 : -1;
 	}
 	/* lookups may find it from now on: every field above is set */
@@ -549,7 +567,7 @@ static u32 ccs_chunks_get(struct ccs_pool *p, int cls, struct ccs_slot **out,
 			chunk = list_first_entry(&c->buckets[__ffs(mask)],
 						 struct ccs_chunk, link);
 		else
-			chunk = n ? NULL : ccs_carve(p, cls);
+			chunk = n ? NULL : ccs_carve(p, cls, false);
 		if (!chunk)
 			break;
 		while (n < want && chunk->nr_free) {
@@ -585,6 +603,44 @@ static void ccs_chunks_put(struct ccs_pool *p, struct ccs_class *c,
 		else
 			ccs_rebucket(c, chunk);
 	}
+}
+
+/*
+ * One free slot of @cls for a lasting allocation: from the slab, among the
+ * first few of each occupancy bucket, whose unit holds the most lasting
+ * slots (then the least free memory), else from a new slab carved in such a
+ * unit.  Long-lived slots then gather in the units that already hold some,
+ * and a unit grown for a burst goes back once the burst's mappings are.
+ */
+static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
+{
+	struct ccs_class *c = &p->classes[cls];
+	struct ccs_chunk *chunk, *best = NULL;
+	struct ccs_slot *slot;
+	unsigned int b, n;
+
+	lockdep_assert_held(&c->lock);
+	for (b = 1; b < CCS_NR_BUCKETS; b++) {
+		n = 0;
+		list_for_each_entry(chunk, &c->buckets[b], link) {
+			if (!best || ccs_unit_better(ccs_chunk_unit(chunk),
+						     ccs_chunk_unit(best), true))
+				best = chunk;
+			if (++n == CCS_PICK_SCAN)
+				break;
+		}
+	}
+	if (!best)
+		best = ccs_carve(p, cls, true);
+	if (!best)
+		return NULL;
+	slot = &best->slots[best->free_head];
+	best->free_head = slot->next;
+	best->nr_free--;
+	slot->next = -1;
+	c->chunk_free--;
+	ccs_rebucket(c, best);
+	return slot;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -853,6 +909,42 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 	return slot;
 }
 
+struct ccs_slot *ccs_slot_alloc_lasting(struct ccs_pool *p, size_t size,
+					size_t align, void *owner, int *cls_out)
+{
+	int cls = ccs_class_for(p, 0, size, 0, align);
+	struct ccs_cpu_cache *cc;
+	struct ccs_slot *slot;
+	struct ccs_class *c;
+	unsigned long flags;
+
+	if (cls_out)
+		*cls_out = cls;
+	if (unlikely(cls < 0))
+		return NULL;
+	c = &p->classes[cls];
+	cc = ccs_cc(p, ccs_this_cpu(p), cls);
+	spin_lock_irqsave(&cc->lock, flags);
+	spin_lock(&c->lock);
+	slot = ccs_lasting_get(p, cls);
+	spin_unlock(&c->lock);
+	if (slot)
+		ccs_slot_take(p, c, cc, slot, false);
+	spin_unlock_irqrestore(&cc->lock, flags);
+	/* nothing in the slabs or the arena: wherever the pool has one */
+	if (!slot)
+		slot = ccs_slot_alloc(p, 0, size, 0, align, owner, cls_out, NULL);
+	if (!slot)
+		return NULL;
+	slot->orig = 0;
+	slot->size = size;
+	slot->offset = 0;
+	slot->owner = owner;
+	slot->lasting = 1;
+	atomic_inc(&ccs_chunk_unit(slot->chunk)->lasting);
+	return slot;
+}
+
 static void ccs_report_bad_free(struct ccs_pool *p, struct ccs_slot *slot)
 {
 	phys_addr_t base = ccs_slot_base(slot);
@@ -882,6 +974,10 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 		return;
 	}
 	slot->owner = NULL;
+	if (slot->lasting) {
+		slot->lasting = 0;
+		atomic_dec(&ccs_chunk_unit(slot->chunk)->lasting);
+	}
 	atomic_long_dec(&c->in_use);
 	atomic_long_sub(c->slot_size, &p->mapped);
 	WRITE_ONCE(cc->frees, cc->frees + 1);

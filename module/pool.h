@@ -59,6 +59,7 @@ enum ccs_preset {
  * @index:	slot index inside @chunk
  * @in_use:	1 while handed out by ccs_slot_alloc(), 0 otherwise
  * @next:	free-list link inside the slab (slot index, or -1)
+ * @lasting:	1 while handed out by ccs_slot_alloc_lasting()
  */
 struct ccs_slot {
 	phys_addr_t orig;
@@ -69,6 +70,7 @@ struct ccs_slot {
 	u32 index;
 	u32 in_use;
 	s32 next;
+	u32 lasting;
 };
 
 /**
@@ -216,6 +218,27 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 				size_t size, unsigned int min_align_mask,
 				size_t align, void *owner, int *cls_out,
 				bool *fallback_out);
+
+/**
+ * ccs_slot_alloc_lasting() - take a slot for a long-lived allocation
+ * @p:		pool
+ * @size:	bytes
+ * @align:	required alignment of the slot (power of two), or 0
+ * @owner:	opaque tag stored in the slot
+ * @cls_out:	set to the class index (-EINVAL for an impossible request);
+ *		may be NULL
+ *
+ * For coherent allocations, which live as long as their device's queues:
+ * the slot comes from the unit that already holds the most such slots, so
+ * they do not pin every unit kccd grew for a burst.  Slower than
+ * ccs_slot_alloc() (it scans a few slabs under the class lock); any
+ * context.  Falls back to ccs_slot_alloc() when the slabs and the arena
+ * have nothing.
+ *
+ * Return: the slot (bounce address ccs_slot_phys()), or NULL.
+ */
+struct ccs_slot *ccs_slot_alloc_lasting(struct ccs_pool *p, size_t size,
+					size_t align, void *owner, int *cls_out);
 
 /**
  * ccs_slot_free() - give a slot back; safe from any context

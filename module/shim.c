@@ -599,7 +599,6 @@ static void *__ccs_alloc_shared(struct ccs_dev *cd, struct device *dev,
 	struct ccs_slot *slot = NULL;
 	struct page *page;
 	phys_addr_t phys;
-	bool fallback;
 	void *vaddr;
 	dma_addr_t dma;
 	int cls = -EINVAL;
@@ -607,8 +606,8 @@ static void *__ccs_alloc_shared(struct ccs_dev *cd, struct device *dev,
 
 	if (len <= CCS_MAX_SLOT_SIZE) {
 		/* dma_alloc_coherent() aligns to the allocation's order. */
-		slot = ccs_slot_alloc(ccs_pool, 0, len, 0, PAGE_SIZE << order,
-				      &cd->coherent_tag, &cls, &fallback);
+		slot = ccs_slot_alloc_lasting(ccs_pool, len, PAGE_SIZE << order,
+					      &cd->coherent_tag, &cls);
 		if (slot) {
 			ccs_kccd_check(cls);
 			vaddr = ccs_slot_vaddr(slot);

@@ -530,6 +530,114 @@ static bool in_chunk(struct ccs_slot *s, phys_addr_t chunk, u32 size)
 	return phys >= chunk && phys < chunk + size;
 }
 
+/*
+ * Where the plain path hands out the slot just freed (in the unit grown
+ * later), a lasting slot comes from a slab of the unit that holds lasting
+ * slots, though a slab of the other unit is fuller.
+ */
+static void test_lasting_prefers_its_unit(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *l0, *l1, *c1[15], *fill[9], *v4[29];
+	phys_addr_t a, b, u, v;
+	int i;
+
+	uenv_set_cpu(0);
+	a = h_add_arena(p, 2 << 20);
+	b = h_add_arena(p, 2 << 20);
+	l0 = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+	CHECK(l0);
+	u = in_chunk(l0, a, 2 << 20) ? a : b;
+	v = u == a ? b : a;
+	for (i = 0; i < 15; i++) {		/* the rest of l0's slab */
+		c1[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(c1[i] && in_chunk(c1[i], u, 2 << 20));
+	}
+	for (i = 0; i < 7; i++)			/* the rest of u */
+		fill[i] = alloc(p, 0, 256 << 10, 0, 0);
+	fill[7] = alloc(p, 0, 128 << 10, 0, 0);
+	fill[8] = alloc(p, 0, 64 << 10, 0, 0);
+	for (i = 0; i < 9; i++)
+		CHECK(fill[i] && in_chunk(fill[i], u, 2 << 20));
+	CHECK_EQ(astats(p).free_bytes, 2 << 20);
+	for (i = 0; i < 29; i++) {		/* two 4K slabs in v, one nearly full */
+		v4[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(v4[i] && in_chunk(v4[i], v, 2 << 20));
+	}
+	for (i = 0; i < 15; i++)
+		ccs_slot_free(p, c1[i]);
+	ccs_pool_drain(p, -1);
+	/* the plain path would hand out this one, just freed, from v */
+	ccs_slot_free(p, v4[0]);
+	l1 = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+	CHECK(l1 && in_chunk(l1, u, 2 << 20));
+	v4[0] = alloc(p, 0, 4096, 0, 0);
+	CHECK(v4[0] && in_chunk(v4[0], v, 2 << 20));
+	ccs_slot_free(p, l0);
+	ccs_slot_free(p, l1);
+	for (i = 0; i < 9; i++)
+		ccs_slot_free(p, fill[i]);
+	for (i = 0; i < 29; i++)
+		ccs_slot_free(p, v4[i]);
+	h_teardown(p);
+}
+
+/*
+ * Lasting (coherent) slots gather in the unit that already holds one, even
+ * when another unit has free slots and free grains, so that unit goes back
+ * once the short-lived mappings are gone.
+ */
+static void test_lasting_gather(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
+	struct ccs_slot *big[16], *last[40], *s4[8];
+	phys_addr_t a, b, u, got_phys;
+	void *got_va;
+	u32 got_size;
+	int i, nbig = 0, cls;
+
+	a = h_add_arena(p, 2 << 20);
+	b = h_add_arena(p, 2 << 20);
+	last[0] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, &cls);
+	CHECK(last[0]);
+	CHECK_EQ(cls, 3);
+	CHECK_EQ(last[0]->lasting, 1);
+	u = in_chunk(last[0], a, 2 << 20) ? a : b;
+	/* short-lived mappings spread over both units, leaving free grains */
+	for (i = 0; i < 12; i++) {
+		big[nbig] = alloc(p, 0, 256 << 10, 0, 0);
+		CHECK(big[nbig]);
+		nbig++;
+	}
+	for (i = 0; i < 8; i++) {
+		s4[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(s4[i]);
+	}
+	CHECK(astats(p).free_bytes > 0);
+	/* 39 more: past one slab of 16, so new slabs are carved for them */
+	for (i = 1; i < 40; i++) {
+		last[i] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+		CHECK(last[i]);
+		CHECK(in_chunk(last[i], u, 2 << 20));
+		check_bytes(p);
+	}
+	CHECK_EQ(ccs_pool_check(p), 0);
+	/* the short-lived ones go: the other unit is entirely free */
+	for (i = 0; i < nbig; i++)
+		ccs_slot_free(p, big[i]);
+	for (i = 0; i < 8; i++)
+		ccs_slot_free(p, s4[i]);
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), 0);
+	CHECK(got_phys == (u == a ? b : a));
+	CHECK_EQ(ccs_arena_take_free(p, 0, &got_va, &got_phys, &got_size), -ENOENT);
+	for (i = 0; i < 40; i++) {
+		ccs_slot_free(p, last[i]);
+		CHECK_EQ(last[i]->lasting, 0);
+	}
+	CHECK_EQ(ccs_pool_check(p), 0);
+	h_teardown(p);
+}
+
 static void test_fullest_chunk_first(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
@@ -1176,6 +1284,8 @@ static const struct {
 	{ "lookup", test_lookup },
 	{ "arena_add_validation", test_arena_add_validation },
 	{ "take_free_and_drain", test_take_free_and_drain },
+	{ "lasting_gather", test_lasting_gather },
+	{ "lasting_prefers_its_unit", test_lasting_prefers_its_unit },
 	{ "fullest_chunk_first", test_fullest_chunk_first },
 	{ "stats_exact", test_stats_exact },
 	{ "bad_free", test_bad_free },

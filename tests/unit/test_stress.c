@@ -121,8 +121,12 @@ static void *s_worker_fn(void *arg)
 				size = 1 + h_below(&w->seed, ssz);
 			phys_addr_t orig = h_rand(&w->seed) & 0xfffffffffULL;
 
-			slot = ccs_slot_alloc(s_pool, orig, size, mask, 0, w,
-					      NULL, NULL);
+			/* one in eight without a mask: a lasting (coherent) one */
+			if (!mask && !h_below(&w->seed, 8))
+				slot = ccs_slot_alloc_lasting(s_pool, size, 0, w, NULL);
+			else
+				slot = ccs_slot_alloc(s_pool, orig, size, mask, 0,
+						      w, NULL, NULL);
 			if (!slot) {
 				w->fails++;
 				continue;

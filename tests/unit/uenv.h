@@ -248,6 +248,13 @@ typedef struct {
 	long counter;
 } atomic_long_t;
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+#define atomic_read(a)		__atomic_load_n(&(a)->counter, __ATOMIC_RELAXED)
+#define atomic_inc(a)		((void)__atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST))
+#define atomic_dec(a)		((void)__atomic_sub_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST))
 #define atomic_long_read(a)	__atomic_load_n(&(a)->counter, __ATOMIC_RELAXED)
 #define atomic_long_set(a, v)	__atomic_store_n(&(a)->counter, (v), __ATOMIC_RELAXED)
 #define atomic_long_inc(a)	((void)__atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST))
