@@ -89,6 +89,11 @@ kccd_table() {
 		"conversions=$(kccd_get conversions)"
 }
 
+# kccd_cached_slots: free slots cached in every class's magazines and depot
+kccd_cached_slots() {
+	awk '$1 ~ /^class[0-9]+_cached$/ {s += $2} END {print s + 0}' <<<"$KCCD_SNAP"
+}
+
 # kccd_final_check: after rmmod, the "final:" line balances
 kccd_final_check() {
 	local line d h r l log
