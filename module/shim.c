@@ -200,8 +200,8 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 			return DMA_MAPPING_ERROR;
 		}
 		/*
-		 * Normal back-pressure: count it, tell kccd (which raises the
-		 * class's watermarks) and let the caller requeue.  No warning:
+		 * Normal back-pressure: count it, tell kccd (which grows the
+		 * arena at once) and let the caller requeue.  No warning:
 		 * under load this is expected and a log line per request
 		 * would be the real problem.
 		 */
