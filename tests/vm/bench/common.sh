@@ -81,7 +81,15 @@ bench_workload_args() {
 # the fio run being measured.
 bench_sample() {
 	local k v shared=0 inuse=0 sz used=0 d rest out=0 bytes=0 maps=0 f conv=0 seen=0
+	local counters devices
+	# Each file is read whole, once: read(1) on the file itself seeks
+	# back after every line, and every seek makes debugfs print the live
+	# counters again, so one sample could mix lines of different moments
+	# (a conversions column that went backwards).  A sample that cannot
+	# read them is left out.
 	if [ -r "$CCS_DBG/counters" ]; then
+		counters=$(<"$CCS_DBG/counters") || return 0
+		devices=$(<"$CCS_DBG/devices") || return 0
 		while read -r k v; do
 			case $k in
 			shared_bytes) shared=$v seen=$((seen + 1)) ;;
@@ -89,7 +97,7 @@ bench_sample() {
 			class*_in_use) sz=${k#class}; sz=${sz%_in_use}; inuse=$((inuse + sz * v)) ;;
 			esac
 			[ $seen = 3 ] && [ "${BENCH_SAMPLE_FULL:-0}" = 0 ] && break
-		done <"$CCS_DBG/counters"
+		done <<<"$counters"
 		while read -r d rest; do
 			[ "$d" = "${BENCH_SAMPLE_DEV:-none}" ] || continue
 			for f in $rest; do
@@ -99,7 +107,8 @@ bench_sample() {
 				maps=*) maps=${f#*=} ;;
 				esac
 			done
-		done <"$CCS_DBG/devices"
+		done <<<"$devices"
+		[ $seen = 3 ] || return 0
 	fi
 	read -r used <"$STOCK_DBG/io_tlb_used"
 	echo "$EPOCHREALTIME $shared $inuse $used $out $bytes $maps $conv"
