@@ -16,7 +16,10 @@
  * are kept in occupancy buckets so that refills take from the fullest slab
  * first and the others drain towards "all free"; a slab that becomes
  * entirely free goes straight back to the arena (no conversion: the memory
- * stays shared).
+ * stays shared).  Lasting (coherent) allocations get slabs of their own
+ * while the arena has room: streaming refills never take from them and
+ * their slots go straight back to them, bypassing the magazines, so a few
+ * long-lived slots fill one slab instead of pinning many half-used ones.
  *
  * In front of the slabs sit per-CPU magazines (Bonwick & Adams, 2001;
  * drivers/iommu/iova.c): per class and CPU a "loaded" and a "previous"
@@ -44,9 +47,13 @@
 
 #include "pool.h"
 
-/* Occupancy buckets: 0 = no free slot, 1..8 = fls(nr_free), 9 = all free */
+/*
+ * Occupancy buckets: 0 = no free slot, 1..8 = fls(nr_free), 9 = all free;
+ * the lasting slabs' buckets follow (CCS_NR_BUCKETS + the same).
+ */
 #define CCS_NR_BUCKETS		10
 #define CCS_BUCKET_ALL_FREE	(CCS_NR_BUCKETS - 1)
+#define CCS_PLAIN_BUCKETS	(BIT(CCS_NR_BUCKETS) - 1)
 
 /* Slot structs per grain: enough for the smallest class. */
 #define CCS_GRAIN_SLOTS		(1U << (CCS_GRAIN_SHIFT - CCS_MIN_SLOT_SHIFT))
@@ -92,8 +99,9 @@ struct ccs_chunk {
 	u32 nr_free;			/* slots on @free_head's list */
 	s32 free_head;
 	u8 slot_shift;
-	u8 bucket;
+	u8 bucket;			/* index into its class's buckets[] */
 	u16 cls;
+	bool lasting;			/* only lasting slots, never cached */
 };
 
 struct ccs_unit;
@@ -144,7 +152,7 @@ struct ccs_class {
 	/* slab lists, protected by @lock */
 	spinlock_t lock ____cacheline_aligned_in_smp;
 	unsigned long nonempty;		/* bitmap of non-empty buckets */
-	struct list_head buckets[CCS_NR_BUCKETS];
+	struct list_head buckets[2 * CCS_NR_BUCKETS];	/* plain, lasting */
 	u64 total;			/* slots in all slabs */
 	u64 chunk_free;			/* slots on slab free lists */
 	u64 bytes;
@@ -382,14 +390,17 @@ static struct ccs_grain *ccs_pick_block(struct list_head *list, bool lasting)
 }
 
 /*
- * Take a free block of @order grains: the smallest free block that is large
- * enough, split down (buddy).  Returns its head grain, or NULL.
+ * Take a free block of @order grains, split down (buddy): the smallest free
+ * block that is large enough, or for a lasting slab the block of any large
+ * enough order whose unit holds the most lasting slots (lasting slabs are
+ * rare; their unit matters more than the fit).  Returns its head grain, or
+ * NULL.
  */
 static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order,
 				       bool lasting)
 {
 	unsigned long mask = p->free_orders & ~(BIT(order) - 1);
-	struct ccs_grain *g;
+	struct ccs_grain *g, *cand;
 	unsigned int o;
 
 	lockdep_assert_held(&p->arena_lock);
@@ -397,6 +408,12 @@ static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order,
 		return NULL;
 	o = __ffs(mask);
 	g = ccs_pick_block(&p->free_blocks[o], lasting);
+	while (lasting && (mask &= mask - 1)) {
+		cand = ccs_pick_block(&p->free_blocks[__ffs(mask)], true);
+		if (ccs_unit_better(cand->unit, g->unit, true))
+			g = cand;
+	}
+	o = g->order;
 	ccs_free_block_del(p, g);
 	while (o > order) {
 		o--;
@@ -437,11 +454,13 @@ static void ccs_arena_put(struct ccs_pool *p, struct ccs_grain *g)
 
 static inline unsigned int ccs_bucket_of(const struct ccs_chunk *chunk)
 {
+	unsigned int b = chunk->lasting ? CCS_NR_BUCKETS : 0;
+
 	if (!chunk->nr_free)
-		return 0;
+		return b;
 	if (chunk->nr_free == chunk->nr_slots)
-		return CCS_BUCKET_ALL_FREE;
-	return fls(chunk->nr_free);
+		return b + CCS_BUCKET_ALL_FREE;
+	return b + fls(chunk->nr_free);
 }
 
 static void ccs_bucket_del(struct ccs_class *c, struct ccs_chunk *chunk)
@@ -459,8 +478,10 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
 }
 
 /*
- * Carve a new slab for class @cls out of the arena.  No allocation: the slab
- * descriptor and its slot structs are those of the block's first grain.
+ * Carve a new slab for class @cls out of the arena: a lasting slab (for
+ * lasting slots only) in the unit that holds the most lasting slots, or a
+ * plain one in the fullest unit.  No allocation: the slab descriptor and
+ * its slot structs are those of the block's first grain.
  */
 static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
 {
@@ -487,6 +508,7 @@ static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
 	chunk->size = c->slab_size;
 	chunk->slot_shift = c->slot_shift;
 	chunk->cls = cls;
+	chunk->lasting = lasting;
 	chunk->nr_slots = c->slab_size >> c->slot_shift;
 	chunk->nr_free = chunk->nr_slots;
 	chunk->free_head = 0;
@@ -559,7 +581,8 @@ static u32 ccs_chunks_get(struct ccs_pool *p, int cls, struct ccs_slot **out,
 
 	lockdep_assert_held(&c->lock);
 	while (n < want) {
-		unsigned long mask = c->nonempty & ~1UL;
+		/* plain slabs only: lasting slots never enter a magazine */
+		unsigned long mask = c->nonempty & CCS_PLAIN_BUCKETS & ~1UL;
 		struct ccs_chunk *chunk;
 
 		/* a new slab only when no slab has a free slot left at all */
@@ -605,21 +628,44 @@ static void ccs_chunks_put(struct ccs_pool *p, struct ccs_class *c,
 	}
 }
 
+/* Pop the first free slot of @chunk, which has one. */
+static struct ccs_slot *ccs_chunk_pop(struct ccs_class *c,
+				      struct ccs_chunk *chunk)
+{
+	struct ccs_slot *slot = &chunk->slots[chunk->free_head];
+
+	chunk->free_head = slot->next;
+	chunk->nr_free--;
+	slot->next = -1;
+	c->chunk_free--;
+	ccs_rebucket(c, chunk);
+	return slot;
+}
+
 /*
- * One free slot of @cls for a lasting allocation: from the slab, among the
- * first few of each occupancy bucket, whose unit holds the most lasting
- * slots (then the least free memory), else from a new slab carved in such a
- * unit.  Long-lived slots then gather in the units that already hold some,
- * and a unit grown for a burst goes back once the burst's mappings are.
+ * One free slot of @cls for a lasting allocation: from the fullest lasting
+ * slab with a free slot, else from a new lasting slab.  Only when the arena
+ * has no room for one: from the plain slab, among the first few of each
+ * occupancy bucket, whose unit holds the most lasting slots (then the least
+ * free memory).  Long-lived slots then fill few slabs in the units that
+ * already hold some, and a unit grown for a burst goes back once the
+ * burst's mappings are.
  */
 static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
 {
 	struct ccs_class *c = &p->classes[cls];
+	unsigned long mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
 	struct ccs_chunk *chunk, *best = NULL;
-	struct ccs_slot *slot;
 	unsigned int b, n;
 
 	lockdep_assert_held(&c->lock);
+	if (mask)
+		best = list_first_entry(&c->buckets[CCS_NR_BUCKETS + __ffs(mask)],
+					struct ccs_chunk, link);
+	if (!best)
+		best = ccs_carve(p, cls, true);
+	if (best)
+		return ccs_chunk_pop(c, best);
 	for (b = 1; b < CCS_NR_BUCKETS; b++) {
 		n = 0;
 		list_for_each_entry(chunk, &c->buckets[b], link) {
@@ -630,17 +676,7 @@ static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
 				break;
 		}
 	}
-	if (!best)
-		best = ccs_carve(p, cls, true);
-	if (!best)
-		return NULL;
-	slot = &best->slots[best->free_head];
-	best->free_head = slot->next;
-	best->nr_free--;
-	slot->next = -1;
-	c->chunk_free--;
-	ccs_rebucket(c, best);
-	return slot;
+	return best ? ccs_chunk_pop(c, best) : NULL;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -981,6 +1017,15 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 	atomic_long_dec(&c->in_use);
 	atomic_long_sub(c->slot_size, &p->mapped);
 	WRITE_ONCE(cc->frees, cc->frees + 1);
+
+	/* a lasting slab's slot goes straight back: no magazine holds one */
+	if (slot->chunk->lasting) {
+		spin_lock(&c->lock);
+		ccs_chunks_put(p, c, &slot, 1);
+		spin_unlock(&c->lock);
+		spin_unlock_irqrestore(&cc->lock, flags);
+		return;
+	}
 
 	if (unlikely(cc->loaded->n == c->mag_cap)) {
 		if (cc->prev->n == c->mag_cap) {
@@ -1353,7 +1398,7 @@ static struct ccs_chunk *ccs_chunk_of_slot(struct ccs_class *c,
 	struct ccs_chunk *chunk;
 	unsigned int b;
 
-	for (b = 0; b < CCS_NR_BUCKETS; b++)
+	for (b = 0; b < ARRAY_SIZE(c->buckets); b++)
 		list_for_each_entry(chunk, &c->buckets[b], link)
 			if (slot >= chunk->slots &&
 			    slot < chunk->slots + chunk->nr_slots &&
@@ -1395,6 +1440,11 @@ static int ccs_check_mag(struct ccs_pool *p, int cls, struct ccs_mag *m,
 			       cls, where, cpu);
 			return -EUCLEAN;
 		}
+		if (slot->chunk->lasting) {
+			pr_err("class %d: %s magazine of cpu %u holds a slot of a lasting slab\n",
+			       cls, where, cpu);
+			return -EUCLEAN;
+		}
 		if (slot->in_use || slot->owner) {
 			pr_err("class %d: %s magazine of cpu %u holds slot %u, which is %s\n",
 			       cls, where, cpu, slot->index,
@@ -1414,7 +1464,8 @@ static int ccs_check_chunk(int cls, struct ccs_chunk *chunk, unsigned int b,
 	s32 idx;
 
 	if (chunk->cls != cls || chunk->bucket != b ||
-	    ccs_bucket_of(chunk) != b || b == CCS_BUCKET_ALL_FREE) {
+	    ccs_bucket_of(chunk) != b ||
+	    b % CCS_NR_BUCKETS == CCS_BUCKET_ALL_FREE) {
 		pr_err("class %d: chunk %pa in bucket %u (class %u, %u/%u free)\n",
 		       cls, &chunk->phys, b, chunk->cls, chunk->nr_free,
 		       chunk->nr_slots);
@@ -1469,7 +1520,7 @@ static void ccs_check_unmark(struct ccs_class *c)
 	unsigned int b;
 	u32 i;
 
-	for (b = 0; b < CCS_NR_BUCKETS; b++)
+	for (b = 0; b < ARRAY_SIZE(c->buckets); b++)
 		list_for_each_entry(chunk, &c->buckets[b], link)
 			for (i = 0; i < chunk->nr_slots; i++)
 				if (chunk->slots[i].owner == &ccs_check_mark)
@@ -1487,7 +1538,7 @@ static int ccs_check_class(struct ccs_pool *p, int cls)
 	u32 chunks = 0, i;
 	int ret = 0;
 
-	for (b = 0; b < CCS_NR_BUCKETS; b++) {
+	for (b = 0; b < ARRAY_SIZE(c->buckets); b++) {
 		if (!!(c->nonempty & BIT(b)) == list_empty(&c->buckets[b])) {
 			pr_err("class %d: bucket %u bitmap bit wrong\n", cls, b);
 			return -EUCLEAN;
@@ -1532,7 +1583,7 @@ static int ccs_check_class(struct ccs_pool *p, int cls)
 					    "depot empty", i, &cached);
 		}
 	}
-	for (b = 0; b < CCS_NR_BUCKETS && !ret; b++) {
+	for (b = 0; b < ARRAY_SIZE(c->buckets) && !ret; b++) {
 		list_for_each_entry(chunk, &c->buckets[b], link) {
 			ret = ccs_check_chunk(cls, chunk, b, &in_use);
 			if (ret)
@@ -1781,7 +1832,7 @@ static int ccs_class_init(struct ccs_pool *p, int cls, unsigned int shift)
 
 	spin_lock_init(&c->lock);
 	spin_lock_init(&c->depot_lock);
-	for (i = 0; i < CCS_NR_BUCKETS; i++)
+	for (i = 0; i < ARRAY_SIZE(c->buckets); i++)
 		INIT_LIST_HEAD(&c->buckets[i]);
 	atomic_long_set(&c->in_use, 0);
 	atomic_long_set(&c->hiwater, 0);
@@ -1825,7 +1876,7 @@ struct ccs_pool *ccs_pool_create(enum ccs_preset preset, u64 max_bytes,
 	BUILD_BUG_ON(ARRAY_SIZE(ccs_preset_pow2) > CCS_MAX_CLASSES);
 	/* every partially free slab must have a bucket below ALL_FREE */
 	BUILD_BUG_ON(CCS_GRAIN_SLOTS - 1 >= 1U << (CCS_BUCKET_ALL_FREE - 1));
-	BUILD_BUG_ON(BITS_PER_LONG < CCS_NR_BUCKETS);
+	BUILD_BUG_ON(BITS_PER_LONG < 2 * CCS_NR_BUCKETS);
 	BUILD_BUG_ON(BITS_PER_LONG < CCS_UNIT_ORDERS);
 	/* a slot larger than a grain is one slab of its own */
 	BUILD_BUG_ON(CCS_MAX_SLOT_SHIFT > CCS_UNIT_MAX_SHIFT);

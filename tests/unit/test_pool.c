@@ -531,54 +531,92 @@ static bool in_chunk(struct ccs_slot *s, phys_addr_t chunk, u32 size)
 }
 
 /*
- * Where the plain path hands out the slot just freed (in the unit grown
- * later), a lasting slot comes from a slab of the unit that holds lasting
- * slots, though a slab of the other unit is fuller.
+ * A lasting slab of its own: lasting slots fill one slab even while plain
+ * allocations of the same class pull batches of slots into a magazine in
+ * between (what an NVMe probe does: PRP-list pages between admin
+ * commands); plain allocations never get a lasting slab's slot; a freed
+ * lasting slot goes straight back to its slab, which goes back to the arena
+ * once all its slots are free, without a drain.
+ */
+static void test_lasting_slabs_pack(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *l[16], *s4[16];
+	u64 free0;
+	int i;
+
+	uenv_set_cpu(0);
+	h_add_arena(p, 2 << 20);
+	free0 = astats(p).free_bytes;
+	for (i = 0; i < 16; i++) {
+		l[i] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+		CHECK(l[i] && l[i]->chunk == l[0]->chunk);
+		s4[i] = alloc(p, 0, 4096, 0, 0);
+		CHECK(s4[i] && s4[i]->chunk != l[0]->chunk);
+	}
+	CHECK_EQ(ccs_pool_check(p), 0);
+	/* two slabs: one of lasting slots only, one plain */
+	CHECK_EQ(free0 - astats(p).free_bytes, 2 * (64 << 10));
+	for (i = 0; i < 16; i++)
+		ccs_slot_free(p, l[i]);
+	CHECK_EQ(free0 - astats(p).free_bytes, 64 << 10);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	for (i = 0; i < 16; i++)
+		ccs_slot_free(p, s4[i]);
+	h_teardown(p);
+}
+
+/*
+ * A new lasting slab goes to the unit that holds lasting slots, though the
+ * other unit has the best-fitting free block (where a plain slab goes).
  */
 static void test_lasting_prefers_its_unit(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	struct ccs_slot *l0, *l1, *c1[15], *fill[9], *v4[29];
+	struct ccs_slot *l[17], *fill[9], *vfill[9], *p4;
 	phys_addr_t a, b, u, v;
 	int i;
 
 	uenv_set_cpu(0);
 	a = h_add_arena(p, 2 << 20);
 	b = h_add_arena(p, 2 << 20);
-	l0 = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
-	CHECK(l0);
-	u = in_chunk(l0, a, 2 << 20) ? a : b;
-	v = u == a ? b : a;
-	for (i = 0; i < 15; i++) {		/* the rest of l0's slab */
-		c1[i] = alloc(p, 0, 4096, 0, 0);
-		CHECK(c1[i] && in_chunk(c1[i], u, 2 << 20));
+	for (i = 0; i < 16; i++) {		/* one full lasting slab */
+		l[i] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+		CHECK(l[i] && l[i]->chunk == l[0]->chunk);
 	}
+	u = in_chunk(l[0], a, 2 << 20) ? a : b;
+	v = u == a ? b : a;
 	for (i = 0; i < 7; i++)			/* the rest of u */
 		fill[i] = alloc(p, 0, 256 << 10, 0, 0);
 	fill[7] = alloc(p, 0, 128 << 10, 0, 0);
 	fill[8] = alloc(p, 0, 64 << 10, 0, 0);
 	for (i = 0; i < 9; i++)
 		CHECK(fill[i] && in_chunk(fill[i], u, 2 << 20));
-	CHECK_EQ(astats(p).free_bytes, 2 << 20);
-	for (i = 0; i < 29; i++) {		/* two 4K slabs in v, one nearly full */
-		v4[i] = alloc(p, 0, 4096, 0, 0);
-		CHECK(v4[i] && in_chunk(v4[i], v, 2 << 20));
-	}
-	for (i = 0; i < 15; i++)
-		ccs_slot_free(p, c1[i]);
-	ccs_pool_drain(p, -1);
-	/* the plain path would hand out this one, just freed, from v */
-	ccs_slot_free(p, v4[0]);
-	l1 = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
-	CHECK(l1 && in_chunk(l1, u, 2 << 20));
-	v4[0] = alloc(p, 0, 4096, 0, 0);
-	CHECK(v4[0] && in_chunk(v4[0], v, 2 << 20));
-	ccs_slot_free(p, l0);
-	ccs_slot_free(p, l1);
+	for (i = 0; i < 7; i++)			/* v: one 64 KiB block left */
+		vfill[i] = alloc(p, 0, 256 << 10, 0, 0);
+	vfill[7] = alloc(p, 0, 128 << 10, 0, 0);
+	vfill[8] = alloc(p, 0, 64 << 10, 0, 0);
 	for (i = 0; i < 9; i++)
+		CHECK(vfill[i] && in_chunk(vfill[i], v, 2 << 20));
+	ccs_slot_free(p, vfill[8]);
+	for (i = 0; i < 4; i++)			/* u: 1 MiB free, larger blocks */
 		ccs_slot_free(p, fill[i]);
-	for (i = 0; i < 29; i++)
-		ccs_slot_free(p, v4[i]);
+	ccs_pool_drain(p, -1);
+	/* a plain slab goes to the best-fitting free block, in v ... */
+	p4 = alloc(p, 0, 4096, 0, 0);
+	CHECK(p4 && in_chunk(p4, v, 2 << 20));
+	/* ... a lasting one to the unit with lasting slots */
+	l[16] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+	CHECK(l[16] && in_chunk(l[16], u, 2 << 20));
+	CHECK(l[16] && l[16]->chunk != l[0]->chunk && l[16]->chunk != p4->chunk);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	for (i = 0; i < 17; i++)
+		ccs_slot_free(p, l[i]);
+	for (i = 4; i < 9; i++)
+		ccs_slot_free(p, fill[i]);
+	for (i = 0; i < 8; i++)
+		ccs_slot_free(p, vfill[i]);
+	ccs_slot_free(p, p4);
 	h_teardown(p);
 }
 
@@ -1286,6 +1324,7 @@ static const struct {
 	{ "take_free_and_drain", test_take_free_and_drain },
 	{ "lasting_gather", test_lasting_gather },
 	{ "lasting_prefers_its_unit", test_lasting_prefers_its_unit },
+	{ "lasting_slabs_pack", test_lasting_slabs_pack },
 	{ "fullest_chunk_first", test_fullest_chunk_first },
 	{ "stats_exact", test_stats_exact },
 	{ "bad_free", test_bad_free },
