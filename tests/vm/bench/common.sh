@@ -215,6 +215,7 @@ bench_fio() {
 	if [ $rc = 124 ] || [ $rc = 137 ]; then
 		echo "fio $tag: HUNG: still running $((BENCH_FIO_SECONDS + BENCH_RAMP + 40)) s after start, killed"
 		echo "$rc" >"$CCS_OUT/fio-$tag.hung"
+		BENCH_HUNG=$tag
 		cat "$CCS_DBG/stats" >"$CCS_OUT/fio-$tag.stats" 2>/dev/null
 		dmesg | tail -n 50 >"$CCS_OUT/fio-$tag.dmesg"
 		return 0
@@ -334,12 +335,14 @@ bench_cells() {
 			sides=$(echo "$sides" | tr ' ' '\n' | tac | paste -sd' ')
 		fi
 		for side in $sides; do
+			bench_hung_skip "$set rep $r/$reps $side" && return 1
 			if ! bench_side "$side"; then
 				echo "fio $set rep $r/$reps: MISSING: side $side unavailable"
 				continue
 			fi
 			for cell in "$@"; do
 				dev=${cell%%:*} wl=${cell#*:}
+				bench_hung_skip "$set $dev $wl $side rep $r/$reps" && return 1
 				bench_step "$set $dev $wl $side rep $r/$reps"
 				# shellcheck disable=SC2046
 				bench_fio "$set-$dev-$wl-$side-r$r" "$wl" $(bench_disks "$dev" "$side")
@@ -347,6 +350,23 @@ bench_cells() {
 		done
 	done
 	bench_emu off
+}
+
+# bench_hung_skip WHAT: after a hung run nothing more is measured in this
+# boot (its device may still hold the pool, and switching sides would
+# detach it, which waits for the stuck request for ever); true when so
+bench_hung_skip() {
+	[ -n "${BENCH_HUNG:-}" ] || return 1
+	echo "fio $1: SKIPPED: $BENCH_HUNG hung"
+}
+
+# bench_hung_exit: end a boot with a hung run here, failed, before any
+# detach or rmmod that would wait for the stuck request; the harness powers
+# the guest off and the report lists every cell it did not measure
+bench_hung_exit() {
+	[ -n "${BENCH_HUNG:-}" ] || return 0
+	echo "FAIL: fio $BENCH_HUNG hung: the rest of this boot is not measured"
+	exit 1
 }
 
 # bench_meta: facts the report needs
