@@ -17,9 +17,10 @@
  * first and the others drain towards "all free"; a slab that becomes
  * entirely free goes straight back to the arena (no conversion: the memory
  * stays shared).  Lasting (coherent) allocations get slabs of their own
- * while the arena has room: streaming refills never take from them and
- * their slots go straight back to them, bypassing the magazines, so a few
- * long-lived slots fill one slab instead of pinning many half-used ones.
+ * while the arena has room: streaming refills never take from them (a dry
+ * class takes their free slots only as its last ones) and their slots go
+ * straight back to them, bypassing the magazines, so a few long-lived
+ * slots fill one slab instead of pinning many half-used ones.
  *
  * In front of the slabs sit per-CPU magazines (Bonwick & Adams, 2001;
  * drivers/iommu/iova.c): per class and CPU a "loaded" and a "previous"
@@ -852,6 +853,40 @@ static struct ccs_slot *ccs_steal(struct ccs_pool *p, int cls,
 	return NULL;
 }
 
+/*
+ * A class whose caches, slabs and arena are dry: a free slot of one of its
+ * lasting slabs, before any larger class, so a mapping never fails or
+ * takes a larger slot while a slot of its own class is free.  Taken
+ * straight from the slab and, like every slot of a lasting slab, freed
+ * straight back to it (ccs_slot_free()), never cached.
+ */
+static struct ccs_slot *ccs_lasting_spare(struct ccs_pool *p, int cls,
+					  unsigned int cpu)
+{
+	struct ccs_class *c = &p->classes[cls];
+	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
+	struct ccs_slot *slot = NULL;
+	struct ccs_chunk *chunk;
+	unsigned long flags, mask;
+
+	/* unlocked peek: a wrong guess only costs or skips the locks */
+	if (!((READ_ONCE(c->nonempty) >> CCS_NR_BUCKETS) & ~1UL))
+		return NULL;
+	spin_lock_irqsave(&cc->lock, flags);
+	spin_lock(&c->lock);
+	mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
+	if (mask) {
+		chunk = list_first_entry(&c->buckets[CCS_NR_BUCKETS + __ffs(mask)],
+					 struct ccs_chunk, link);
+		slot = ccs_chunk_pop(c, chunk);
+	}
+	spin_unlock(&c->lock);
+	if (slot)
+		ccs_slot_take(p, c, cc, slot, false);
+	spin_unlock_irqrestore(&cc->lock, flags);
+	return slot;
+}
+
 static void ccs_count_failure(struct ccs_pool *p, int cls, unsigned int cpu)
 {
 	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
@@ -912,15 +947,18 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 	cpu = ccs_this_cpu(p);
 	/*
 	 * The wanted class first (its caches, its slabs, the arena, other
-	 * CPUs' magazines of it), then a cached slot of a larger class within
-	 * CCS_FALLBACK_SHIFT, never a smaller class (it could not keep the
-	 * alignment promises).  Last, flush every class's caches back to the
-	 * arena and try the wanted class again: slots idle in one class's
-	 * magazines must not make another class fail.
+	 * CPUs' magazines of it, the free slots of its lasting slabs), then a
+	 * cached slot of a larger class within CCS_FALLBACK_SHIFT, never a
+	 * smaller class (it could not keep the alignment promises).  Last,
+	 * flush every class's caches back to the arena and try the wanted
+	 * class again: slots idle in one class's magazines must not make
+	 * another class fail.
 	 */
 	slot = ccs_cache_alloc(p, want, cpu, false);
 	if (!slot)
 		slot = ccs_steal(p, want, cpu, false);
+	if (!slot)
+		slot = ccs_lasting_spare(p, want, cpu);
 	last = p->classes[want].fallback_last;
 	for (cls = want + 1; cls <= last && !slot; cls++)
 		if (ccs_class_cached(p, cls))

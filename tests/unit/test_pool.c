@@ -536,14 +536,16 @@ static bool in_chunk(struct ccs_slot *s, phys_addr_t chunk, u32 size)
  * between (what an NVMe probe does: PRP-list pages between admin
  * commands); plain allocations never get a lasting slab's slot; a freed
  * lasting slot goes straight back to its slab, which goes back to the arena
- * once all its slots are free, without a drain.
+ * once all its slots are free, without a drain.  A class with no other
+ * free slot and no room for a slab takes a lasting slab's free slot, which
+ * goes straight back to the slab too.
  */
 static void test_lasting_slabs_pack(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	struct ccs_slot *l[16], *s4[16];
+	struct ccs_slot *l[16], *s4[16], *fill[8], *small[31], *spare;
+	int i, nsmall = 0;
 	u64 free0;
-	int i;
 
 	uenv_set_cpu(0);
 	h_add_arena(p, 2 << 20);
@@ -561,6 +563,34 @@ static void test_lasting_slabs_pack(void)
 		ccs_slot_free(p, l[i]);
 	CHECK_EQ(free0 - astats(p).free_bytes, 64 << 10);
 	CHECK_EQ(ccs_pool_check(p), 0);
+	for (i = 0; i < 15; i++)
+		l[i] = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+	/* the rest of the arena goes to larger slots: no room for a new slab */
+	for (i = 0; i < 8 && astats(p).free_bytes; i++)
+		fill[i] = alloc(p, 0, 256 << 10, 0, 0);
+	for (; i < 8; i++)
+		fill[i] = NULL;
+	while (astats(p).free_bytes && nsmall < 31)
+		small[nsmall++] = alloc(p, 0, 64 << 10, 0, 0);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	/* a dry 4 KiB class takes the lasting slab's last free slot ... */
+	spare = alloc(p, 0, 4096, 0, 0);
+	CHECK(spare && spare->chunk == l[0]->chunk);
+	CHECK(!alloc(p, 0, 4096, 0, 0));
+	CHECK_EQ(ccs_pool_check(p), 0);
+	/* ... and gives it straight back to the slab, not to a magazine */
+	ccs_slot_free(p, spare);
+	CHECK_EQ(ccs_pool_check(p), 0);
+	spare = ccs_slot_alloc_lasting(p, 4096, 4096, (void *)0x1234, NULL);
+	CHECK(spare && spare->chunk == l[0]->chunk);
+	ccs_slot_free(p, spare);
+	for (i = 0; i < 8; i++)
+		if (fill[i])
+			ccs_slot_free(p, fill[i]);
+	while (nsmall)
+		ccs_slot_free(p, small[--nsmall]);
+	for (i = 0; i < 15; i++)
+		ccs_slot_free(p, l[i]);
 	for (i = 0; i < 16; i++)
 		ccs_slot_free(p, s4[i]);
 	h_teardown(p);
