@@ -643,6 +643,17 @@ static struct ccs_slot *ccs_chunk_pop(struct ccs_class *c,
 	return slot;
 }
 
+/* The fullest lasting slab of @c with a free slot, or NULL. */
+static struct ccs_chunk *ccs_lasting_slab(struct ccs_class *c)
+{
+	unsigned long mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
+
+	if (!mask)
+		return NULL;
+	return list_first_entry(&c->buckets[CCS_NR_BUCKETS + __ffs(mask)],
+				struct ccs_chunk, link);
+}
+
 /*
  * One free slot of @cls for a lasting allocation: from the fullest lasting
  * slab with a free slot, else from a new lasting slab.  Only when the arena
@@ -655,14 +666,11 @@ static struct ccs_slot *ccs_chunk_pop(struct ccs_class *c,
 static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
 {
 	struct ccs_class *c = &p->classes[cls];
-	unsigned long mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
-	struct ccs_chunk *chunk, *best = NULL;
+	struct ccs_chunk *chunk, *best;
 	unsigned int b, n;
 
 	lockdep_assert_held(&c->lock);
-	if (mask)
-		best = list_first_entry(&c->buckets[CCS_NR_BUCKETS + __ffs(mask)],
-					struct ccs_chunk, link);
+	best = ccs_lasting_slab(c);
 	if (!best)
 		best = ccs_carve(p, cls, true);
 	if (best)
@@ -867,19 +875,16 @@ static struct ccs_slot *ccs_lasting_spare(struct ccs_pool *p, int cls,
 	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
 	struct ccs_slot *slot = NULL;
 	struct ccs_chunk *chunk;
-	unsigned long flags, mask;
+	unsigned long flags;
 
 	/* unlocked peek: a wrong guess only costs or skips the locks */
 	if (!((READ_ONCE(c->nonempty) >> CCS_NR_BUCKETS) & ~1UL))
 		return NULL;
 	spin_lock_irqsave(&cc->lock, flags);
 	spin_lock(&c->lock);
-	mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
-	if (mask) {
-		chunk = list_first_entry(&c->buckets[CCS_NR_BUCKETS + __ffs(mask)],
-					 struct ccs_chunk, link);
+	chunk = ccs_lasting_slab(c);
+	if (chunk)
 		slot = ccs_chunk_pop(c, chunk);
-	}
 	spin_unlock(&c->lock);
 	if (slot)
 		ccs_slot_take(p, c, cc, slot, false);
