@@ -17,7 +17,7 @@
 # every boot passed and every planned cell has its repetitions, else 1
 # (the report says what is missing); whether targets are met does not
 # change it.  Settings (environment or make variables):
-#   QUICK=1                one repetition, shorter runs, same cells
+#   QUICK=1                one repetition, shorter runs without ramp, same cells
 #   KVER=...               kernel release of the guest
 #   BENCH_ONLY="main cap4" run these boots only
 #   BENCH_REPS=5 BENCH_SWEEP_REPS=3 BENCH_EMU_REPS=3 BENCH_AA_REPS=3
@@ -35,7 +35,7 @@ step() { local s=$(($(date +%s) - start)); printf "==== [%dm%02ds] %s\n" $((s / 
 
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${BENCH_REPS:=1}" "${BENCH_SWEEP_REPS:=1}" "${BENCH_EMU_REPS:=1}" "${BENCH_AA_REPS:=1}"
-	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_SETTLE_S:=10}" "${BENCH_IDLE_S:=4}" "${BENCH_MAP_ARGS:=reps=1}"
+	: "${BENCH_FIO_SECONDS:=2}" "${BENCH_RAMP:=0}" "${BENCH_SETTLE_S:=10}" "${BENCH_IDLE_S:=4}" "${BENCH_MAP_ARGS:=reps=1}"
 	: "${BENCH_ALT:=0}"
 fi
 : "${BENCH_REPS:=5}" "${BENCH_SWEEP_REPS:=3}" "${BENCH_EMU_REPS:=3}" "${BENCH_AA_REPS:=3}"
