@@ -60,7 +60,8 @@ sparse:
 		echo "== sparse $$k $$f"; \
 		$(MAKE) --no-print-directory $$f KVER=$$k C=2 W=1 2>&1 | tee build/sparse-$$k-$$f.log | grep -v -e '^  ' -e '^make' -e '^built' ; \
 		! grep -E '(warning|error):' build/sparse-$$k-$$f.log || { echo "sparse/W=1 warnings on $$k ($$f)"; exit 1; }; \
-	done; done; echo "sparse: clean on $(KVERS), production and debug"
+	done; tools/flavour-check.sh build/$$k/cc_swiotlb.ko build/$$k-debug/cc_swiotlb.ko || exit 1; \
+	done; echo "sparse: clean on $(KVERS), production and debug"
 
 build-matrix:
 	@mkdir -p build; for k in $(KVERS); do for f in module module-debug; do \
