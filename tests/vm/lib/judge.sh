@@ -90,16 +90,33 @@ ccs_judge() {
 		grep -F 'ccs-harness: kmsg reader lost' "$d/kmsg" | head -n 1 | while IFS= read -r line; do
 			echo "kernel log incomplete: ${line#*;}"
 		done
-		# the module's own error and warning lines (kmsg level 0-4)
+		# the module's own error and warning lines (kmsg level 0-4); the
+		# dump of an expected WARN/BUG (its "Modules linked in" line and
+		# stack frames name the modules) is part of that report, up to its
+		# end-trace line and for at most 60 records, and so are the 5
+		# frames of an expected dma-debug "Mapped at:"
 		awk -F';' '/^[0-9]+,/ { split($1, h, ","); t = substr($0, index($0, ";") + 1)
-			if (h[1] % 8 <= 4 && t ~ /cc_swiotlb|ccs_semantics/) print t }' "$d/kmsg" |
-			grep -Ev "$CCS_MOD_BENIGN" | while IFS= read -r line; do
-				if _judge_expected "$line"; then
-					echo "$line" >>"$d/expected-reports"
-				else
-					echo "$line"
+			if (h[1] % 8 <= 4) print (t ~ /cc_swiotlb|ccs_semantics/ ? "M" : "-") "\t" t }' "$d/kmsg" |
+			{
+			local kind span=0
+			while IFS=$'\t' read -r kind line; do
+				if [ "$span" -gt 0 ]; then
+					span=$((span - 1))
+					[[ $line == *'---[ end trace'* ]] && span=0
+					[ "$kind" = M ] && echo "$line" >>"$d/expected-reports"
+					continue
 				fi
-			done >"$d/module-errors"
+				if _judge_expected "$line"; then
+					[[ $line =~ ^(WARNING:|BUG:|kernel\ BUG) ]] && span=60
+					[[ $line == 'DMA-API: Mapped at:' ]] && span=5
+					[ "$kind" = M ] && echo "$line" >>"$d/expected-reports"
+					continue
+				fi
+				[ "$kind" = M ] || continue
+				[[ $line =~ $CCS_MOD_BENIGN ]] && continue
+				echo "$line"
+			done
+			} >"$d/module-errors"
 		[ -s "$d/module-errors" ] &&
 			echo "module error line: $(head -n 1 "$d/module-errors") ($(wc -l <"$d/module-errors") in all)"
 		# every unload's final accounting balances: nothing held,
