@@ -3,8 +3,9 @@
  * kccd: the kthread that owns the arena's edge, the only place the module
  * converts memory for the pool.
  *
- * One rule: keep the arena's free shared bytes (held minus mapped) between
- * a low and a high watermark, in bytes, sized from observed demand:
+ * One rule: keep the arena's free shared bytes at the peak of demand (held
+ * minus demand) between a low and a high watermark, in bytes, sized from
+ * observed demand:
  *
  *	demand = peak mapped bytes over the current and the previous window
  *		 (a window is reclaim_ms)
@@ -169,6 +170,21 @@ static u64 ccs_total_held(void)
 
 	ccs_convert_get_stats(&cs);
 	return ((u64)cs.pages_held << PAGE_SHIFT) + ccs_convert_leaked_bytes();
+}
+
+/*
+ * Free shared bytes at the peak of demand: held minus the most that was
+ * mapped in the last two windows (or now).  Growth is decided on it, as the
+ * surplus is: a workload whose mapped bytes swing gets its arena grown when
+ * its peaks leave less than low, not only when a pass happens to sample a
+ * peak (or a mapping fails) seconds later.
+ */
+static u64 ccs_free_at_peak(void)
+{
+	u64 held = ccs_pool_held_bytes(ccs_pool);
+	u64 used = max(ccs_pool_mapped_bytes(ccs_pool), ccs_ks.demand);
+
+	return held > used ? held - used : 0;
 }
 
 /**
@@ -444,7 +460,7 @@ static long ccs_kccd_pass(void)
 	 * growth landed: growing again would only overshoot.
 	 */
 	exh = ccs_exhaustions_total();
-	free = ccs_pool_free_bytes(ccs_pool);
+	free = ccs_free_at_peak();
 	if (exh != ccs_k.exh_seen && free >= ccs_k.high)
 		ccs_k.exh_seen = exh;
 	if (free < READ_ONCE(ccs_kccd_low_bytes) || exh != ccs_k.exh_seen) {
@@ -455,7 +471,7 @@ static long ccs_kccd_pass(void)
 		}
 		ccs_k.exh_seen = exh;
 		for (n = 0; n < CCS_GROW_BATCH &&
-		     (!n || ccs_pool_free_bytes(ccs_pool) < ccs_k.high); n++) {
+		     (!n || ccs_free_at_peak() < ccs_k.high); n++) {
 			long ret = ccs_grow_one();
 
 			/* kicks cannot help before these are over */
@@ -466,7 +482,7 @@ static long ccs_kccd_pass(void)
 				return max_t(long, ccs_k.backoff_until - jiffies, 1);
 			cond_resched();
 		}
-		return ccs_pool_free_bytes(ccs_pool) < ccs_k.high ? 0 : sample;
+		return ccs_free_at_peak() < ccs_k.high ? 0 : sample;
 	}
 
 	/*
