@@ -101,6 +101,7 @@ static struct {
 	unsigned long backoff_until;
 	unsigned int order_cap;		/* largest order tried */
 	u64 exh_seen;
+	u64 dry_seen;			/* the pool's dry drains, last pass */
 	u64 allocs_seen[CCS_MAX_CLASSES];	/* class allocations, last window */
 } ccs_k;
 
@@ -497,6 +498,18 @@ static long ccs_kccd_pass(void)
 	 */
 	held = ccs_pool_held_bytes(ccs_pool);
 	peak = max3(ccs_ks.demand, ccs_k.carved_prev, ccs_k.carved_cur);
+	/*
+	 * A dry drain since the last pass means a mapping found the arena
+	 * without a free block: memory is short now, whatever the bytes say.
+	 * The surplus starts over.  Without this, a unit kept busy by cached
+	 * slots through an idle spell went back the moment a new workload's
+	 * first dry drain freed it, and was converted again for that
+	 * workload a second later.
+	 */
+	if (ccs_pool_dry_drains(ccs_pool) != ccs_k.dry_seen) {
+		ccs_k.dry_seen = ccs_pool_dry_drains(ccs_pool);
+		ccs_k.surplus = false;
+	}
 	excess = held > peak + ccs_k.high ? held - peak - ccs_k.high : 0;
 	if (excess < SZ_64K) {
 		ccs_k.surplus = false;

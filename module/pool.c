@@ -299,6 +299,11 @@ u64 ccs_pool_bad_frees(const struct ccs_pool *p)
 	return atomic_long_read(&p->bad_frees);
 }
 
+u64 ccs_pool_dry_drains(const struct ccs_pool *p)
+{
+	return atomic_long_read(&p->dry_drains);
+}
+
 u64 ccs_pool_held_bytes(const struct ccs_pool *p)
 {
 	return READ_ONCE(p->arena_bytes);

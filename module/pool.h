@@ -418,4 +418,11 @@ int ccs_pool_check(struct ccs_pool *p);
  */
 u64 ccs_pool_bad_frees(const struct ccs_pool *p);
 
+/**
+ * ccs_pool_dry_drains() - times an allocation found its class, the arena
+ * and the fallbacks dry and flushed every class's caches (any context)
+ * @p:	pool
+ */
+u64 ccs_pool_dry_drains(const struct ccs_pool *p);
+
 #endif /* _CC_SWIOTLB_POOL_H */
