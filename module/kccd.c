@@ -454,14 +454,13 @@ static long ccs_kccd_pass(void)
 	}
 
 	/*
-	 * Under low, or a mapping found no memory at all (or only after a dry
-	 * drain, the arena without a free block) since the last pass and less
-	 * than high is free (then at least one unit: a large mapping may need
-	 * a contiguous run that fragmented free memory does not have).  With
-	 * high free already, the exhaustion came before the last growth
-	 * landed: growing again would only overshoot.
+	 * Under low, or a mapping found no memory at all since the last pass
+	 * and less than high is free (then at least one unit: a large mapping
+	 * may need a contiguous run that fragmented free memory does not
+	 * have).  With high free already, the exhaustion came before the last
+	 * growth landed: growing again would only overshoot.
 	 */
-	exh = ccs_exhaustions_total() + ccs_pool_dry_drains(ccs_pool);
+	exh = ccs_exhaustions_total();
 	free = ccs_free_at_peak();
 	if (exh != ccs_k.exh_seen && free >= ccs_k.high)
 		ccs_k.exh_seen = exh;
