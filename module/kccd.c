@@ -432,7 +432,7 @@ static int ccs_shrink_one(u32 max_size)
 static long ccs_kccd_pass(void)
 {
 	unsigned long now = jiffies;
-	u64 free, exh, held, peak, excess, cap = ccs_max_pool_bytes();
+	u64 free, exh, dry, held, peak, excess, cap = ccs_max_pool_bytes();
 	long sample = ccs_window_jiffies() / 4 + 1;
 	int n;
 
@@ -506,8 +506,9 @@ static long ccs_kccd_pass(void)
 	 * first dry drain freed it, and was converted again for that
 	 * workload a second later.
 	 */
-	if (ccs_pool_dry_drains(ccs_pool) != ccs_k.dry_seen) {
-		ccs_k.dry_seen = ccs_pool_dry_drains(ccs_pool);
+	dry = ccs_pool_dry_drains(ccs_pool);
+	if (dry != ccs_k.dry_seen) {
+		ccs_k.dry_seen = dry;
 		ccs_k.surplus = false;
 	}
 	excess = held > peak + ccs_k.high ? held - peak - ccs_k.high : 0;

@@ -17,10 +17,11 @@
  * first and the others drain towards "all free"; a slab that becomes
  * entirely free goes straight back to the arena (no conversion: the memory
  * stays shared).  Lasting (coherent) allocations get slabs of their own
- * while the arena has room: streaming refills never take from them (a dry
- * class takes their free slots only as its last ones) and their slots go
- * straight back to them, bypassing the magazines, so a few long-lived
- * slots fill one slab instead of pinning many half-used ones.
+ * while the arena has room: streaming refills never take from them (a
+ * class with dry caches takes their free slots before any larger class)
+ * and their slots go straight back to them, bypassing the magazines, so a
+ * few long-lived slots fill one slab instead of pinning many half-used
+ * ones.
  *
  * In front of the slabs sit per-CPU magazines (Bonwick & Adams, 2001;
  * drivers/iommu/iova.c): per class and CPU a "loaded" and a "previous"
@@ -648,10 +649,16 @@ static struct ccs_slot *ccs_chunk_pop(struct ccs_class *c,
 	return slot;
 }
 
+/* Lasting buckets of a nonempty bitmap that hold a slab with a free slot. */
+static inline unsigned long ccs_lasting_free_mask(unsigned long nonempty)
+{
+	return (nonempty >> CCS_NR_BUCKETS) & ~1UL;
+}
+
 /* The fullest lasting slab of @c with a free slot, or NULL. */
 static struct ccs_chunk *ccs_lasting_slab(struct ccs_class *c)
 {
-	unsigned long mask = (c->nonempty >> CCS_NR_BUCKETS) & ~1UL;
+	unsigned long mask = ccs_lasting_free_mask(c->nonempty);
 
 	if (!mask)
 		return NULL;
@@ -883,7 +890,7 @@ static struct ccs_slot *ccs_lasting_spare(struct ccs_pool *p, int cls,
 	unsigned long flags;
 
 	/* unlocked peek: a wrong guess only costs or skips the locks */
-	if (!((READ_ONCE(c->nonempty) >> CCS_NR_BUCKETS) & ~1UL))
+	if (!ccs_lasting_free_mask(READ_ONCE(c->nonempty)))
 		return NULL;
 	spin_lock_irqsave(&cc->lock, flags);
 	spin_lock(&c->lock);
