@@ -432,7 +432,9 @@ static int ccs_shrink_one(u32 max_size)
 static long ccs_kccd_pass(void)
 {
 	unsigned long now = jiffies;
-	u64 free, exh, dry, held, peak, excess, cap = ccs_max_pool_bytes();
+	u64 free, low, exh, dry, held, peak, excess, cap = ccs_max_pool_bytes();
+	bool dry_short;
+	int batch;
 	long sample = ccs_window_jiffies() / 4 + 1;
 	int n;
 
@@ -454,6 +456,22 @@ static long ccs_kccd_pass(void)
 	}
 
 	/*
+	 * A dry drain since the last pass means a mapping found the arena
+	 * without a free block and had to flush every class's caches: memory
+	 * is short now, whatever the bytes say (cached slots and partly used
+	 * slabs count as free below, but a class that needs a new slab cannot
+	 * use them).  So the surplus starts over (else a unit kept busy by
+	 * cached slots through an idle spell goes back the moment a new
+	 * workload's first dry drain frees it, to be converted again for that
+	 * workload), and with less than high free at the peak of demand kccd
+	 * adds one unit.  One, not a batch up to high: a burst that keeps the
+	 * classes dry must not make kccd overshoot.
+	 */
+	dry = ccs_pool_dry_drains(ccs_pool);
+	dry_short = dry != ccs_k.dry_seen;
+	ccs_k.dry_seen = dry;
+
+	/*
 	 * Under low, or a mapping found no memory at all since the last pass
 	 * and less than high is free (then at least one unit: a large mapping
 	 * may need a contiguous run that fragmented free memory does not
@@ -464,14 +482,19 @@ static long ccs_kccd_pass(void)
 	free = ccs_free_at_peak();
 	if (exh != ccs_k.exh_seen && free >= ccs_k.high)
 		ccs_k.exh_seen = exh;
-	if (free < READ_ONCE(ccs_kccd_low_bytes) || exh != ccs_k.exh_seen) {
+	low = READ_ONCE(ccs_kccd_low_bytes);
+	if (dry_short)
+		ccs_k.surplus = false;
+	if (free < low || exh != ccs_k.exh_seen ||
+	    (dry_short && free < ccs_k.high)) {
+		batch = free < low || exh != ccs_k.exh_seen ? CCS_GROW_BATCH : 1;
 		ccs_k.surplus = false;
 		if (time_before(now, ccs_k.backoff_until)) {
 			ccs_kicks_muted = true;
 			return ccs_k.backoff_until - now;
 		}
 		ccs_k.exh_seen = exh;
-		for (n = 0; n < CCS_GROW_BATCH &&
+		for (n = 0; n < batch &&
 		     (!n || ccs_free_at_peak() < ccs_k.high); n++) {
 			long ret = ccs_grow_one();
 
@@ -498,19 +521,6 @@ static long ccs_kccd_pass(void)
 	 */
 	held = ccs_pool_held_bytes(ccs_pool);
 	peak = max3(ccs_ks.demand, ccs_k.carved_prev, ccs_k.carved_cur);
-	/*
-	 * A dry drain since the last pass means a mapping found the arena
-	 * without a free block: memory is short now, whatever the bytes say.
-	 * The surplus starts over.  Without this, a unit kept busy by cached
-	 * slots through an idle spell went back the moment a new workload's
-	 * first dry drain freed it, and was converted again for that
-	 * workload a second later.
-	 */
-	dry = ccs_pool_dry_drains(ccs_pool);
-	if (dry != ccs_k.dry_seen) {
-		ccs_k.dry_seen = dry;
-		ccs_k.surplus = false;
-	}
 	excess = held > peak + ccs_k.high ? held - peak - ccs_k.high : 0;
 	if (excess < SZ_64K) {
 		ccs_k.surplus = false;
