@@ -64,6 +64,7 @@
 #define CCS_PAUSED_MS		100	/* look again while conversions are off */
 #define CCS_CAP_WAIT_MS		20	/* at the cap: kicks cannot help sooner */
 #define CCS_GROW_BATCH		8	/* units per pass before re-checking */
+#define CCS_SMALL_RESERVE	SZ_128K	/* see ccs_update_small_reserve() */
 #define CCS_MIN_ORDER		(CCS_GRAIN_SHIFT - PAGE_SHIFT)
 #define CCS_MAX_ORDER		(CCS_UNIT_MAX_SHIFT - PAGE_SHIFT)
 #define CCS_GFP		(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY)
@@ -426,6 +427,21 @@ static int ccs_shrink_one(u32 max_size)
 }
 
 /*
+ * While the arena cannot grow (at max_pool_mb, or conversions off or
+ * failing), its last CCS_SMALL_RESERVE free bytes go to slots of at most
+ * CCS_SMALL_SLOT_MAX only: one device's burst of large mappings then cannot
+ * take every byte and leave another device's small ones (a NIC's packets)
+ * failing.  While it can grow, kccd's growth is the answer to a burst.
+ */
+static void ccs_update_small_reserve(void)
+{
+	bool stuck = ccs_convert_paused() || ccs_convert_failing() ||
+		     ccs_total_held() + SZ_64K > ccs_max_pool_bytes();
+
+	ccs_pool_set_small_reserve(ccs_pool, stuck ? CCS_SMALL_RESERVE : 0);
+}
+
+/*
  * One pass.  Returns 0 when there is more to do right away, else the
  * jiffies until the next look (MAX_SCHEDULE_TIMEOUT: until kicked).
  */
@@ -442,6 +458,7 @@ static long ccs_kccd_pass(void)
 	clear_bit(0, &ccs_kick_bits);
 	ccs_kicks_muted = false;
 	ccs_ks.passes++;
+	ccs_update_small_reserve();
 	if (ccs_convert_paused()) {
 		ccs_kicks_muted = true;
 		return msecs_to_jiffies(CCS_PAUSED_MS);
@@ -500,6 +517,8 @@ static long ccs_kccd_pass(void)
 
 			/* kicks cannot help before these are over */
 			ccs_kicks_muted = ret < 0;
+			/* the unit that reaches the cap sets the reserve */
+			ccs_update_small_reserve();
 			if (ret == -ENOSPC)
 				return msecs_to_jiffies(CCS_CAP_WAIT_MS);
 			if (ret < 0)

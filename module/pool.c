@@ -208,6 +208,7 @@ struct ccs_pool {
 	u64 carved_peak;		/* kccd's window, ccs_pool_take_carved_peak() */
 	u64 carves;
 	u64 slab_returns;
+	u32 small_reserve;		/* ccs_pool_set_small_reserve() */
 
 	/* bytes of slots in use, and their high-water marks */
 	atomic_long_t mapped ____cacheline_aligned_in_smp;
@@ -305,6 +306,11 @@ u64 ccs_pool_dry_drains(const struct ccs_pool *p)
 	return atomic_long_read(&p->dry_drains);
 }
 
+void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes)
+{
+	WRITE_ONCE(p->small_reserve, bytes);
+}
+
 u64 ccs_pool_held_bytes(const struct ccs_pool *p)
 {
 	return READ_ONCE(p->arena_bytes);
@@ -400,18 +406,18 @@ static struct ccs_grain *ccs_pick_block(struct list_head *list, bool lasting)
  * Take a free block of @order grains, split down (buddy): the smallest free
  * block that is large enough, or for a lasting slab the block of any large
  * enough order whose unit holds the most lasting slots (lasting slabs are
- * rare; their unit matters more than the fit).  Returns its head grain, or
- * NULL.
+ * rare; their unit matters more than the fit).  At least @keep free bytes
+ * must be left.  Returns its head grain, or NULL.
  */
 static struct ccs_grain *ccs_arena_get(struct ccs_pool *p, unsigned int order,
-				       bool lasting)
+				       bool lasting, u32 keep)
 {
 	unsigned long mask = p->free_orders & ~(BIT(order) - 1);
 	struct ccs_grain *g, *cand;
 	unsigned int o;
 
 	lockdep_assert_held(&p->arena_lock);
-	if (!mask)
+	if (!mask || p->arena_free < ((u64)CCS_GRAIN_SIZE << order) + keep)
 		return NULL;
 	o = __ffs(mask);
 	g = ccs_pick_block(&p->free_blocks[o], lasting);
@@ -495,13 +501,16 @@ static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
 	struct ccs_class *c = &p->classes[cls];
 	struct ccs_chunk *chunk;
 	struct ccs_grain *g;
-	u32 i;
+	u32 i, keep = 0;
 
 	lockdep_assert_held(&c->lock);
-	if (READ_ONCE(p->arena_free) < c->slab_size)
+	/* the small reserve: see ccs_pool_set_small_reserve() */
+	if (!lasting && c->slot_size > CCS_SMALL_SLOT_MAX)
+		keep = READ_ONCE(p->small_reserve);
+	if (READ_ONCE(p->arena_free) < c->slab_size + keep)
 		return NULL;
 	spin_lock(&p->arena_lock);
-	g = ccs_arena_get(p, c->slab_order, lasting);
+	g = ccs_arena_get(p, c->slab_order, lasting, keep);
 	if (g)
 		p->carves++;
 	spin_unlock(&p->arena_lock);
@@ -1403,6 +1412,7 @@ void ccs_arena_stats(struct ccs_pool *p, struct ccs_arena_stats *st)
 	st->mapped_hiwater = max(atomic_long_read(&p->mapped_hiwater), 0L);
 	st->held_at_mapped_hiwater = READ_ONCE(p->held_at_hiwater);
 	st->dry_drains = atomic_long_read(&p->dry_drains);
+	st->small_reserve = READ_ONCE(p->small_reserve);
 }
 
 u64 ccs_pool_take_carved_peak(struct ccs_pool *p)

@@ -39,6 +39,8 @@
 #define CCS_MAX_SLOT_SIZE	BIT(CCS_MAX_SLOT_SHIFT)
 #define CCS_GRAIN_SHIFT		16	/* 64 KiB: arena and lookup granule */
 #define CCS_GRAIN_SIZE		((u32)BIT(CCS_GRAIN_SHIFT))
+/* Slots up to this size may carve the arena's small reserve. */
+#define CCS_SMALL_SLOT_MAX	4096U
 #define CCS_UNIT_MAX_SHIFT	21	/* 2 MiB: largest arena unit */
 #define CCS_UNIT_MAX_SIZE	((u32)BIT(CCS_UNIT_MAX_SHIFT))
 
@@ -118,6 +120,8 @@ struct ccs_class_stats {
  * @slab_returns: entirely free slabs given back to the arena
  * @dry_drains:	times an allocation found nothing and flushed every class's
  *		magazines back (so no class strands memory another needs)
+ * @small_reserve: free bytes only small slots may carve now
+ *		(ccs_pool_set_small_reserve())
  */
 struct ccs_arena_stats {
 	u64 bytes;
@@ -132,6 +136,7 @@ struct ccs_arena_stats {
 	u64 carves;
 	u64 slab_returns;
 	u64 dry_drains;
+	u64 small_reserve;
 };
 
 struct ccs_pool;	/* opaque; defined in pool.c */
@@ -424,5 +429,17 @@ u64 ccs_pool_bad_frees(const struct ccs_pool *p);
  * @p:	pool
  */
 u64 ccs_pool_dry_drains(const struct ccs_pool *p);
+
+/**
+ * ccs_pool_set_small_reserve() - keep the arena's last bytes for small slots
+ * @p:		pool
+ * @bytes:	free arena bytes that a slab of slots larger than
+ *		%CCS_SMALL_SLOT_MAX may not take (0: none)
+ *
+ * Any context.  Carving for small slots, and lasting slabs, may still take
+ * them: a burst of large mappings then cannot leave small ones (a NIC's
+ * packets, a disk's metadata) without memory.
+ */
+void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes);
 
 #endif /* _CC_SWIOTLB_POOL_H */

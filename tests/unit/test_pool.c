@@ -807,6 +807,47 @@ static void test_fallback_bounded(void)
 	h_teardown(p);
 }
 
+static void test_small_reserve(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s[64];
+	int n = 0, big, mid, small, i;
+
+	/*
+	 * 2 MiB of arena, 128 KiB of it reserved for slots of at most 4 KiB:
+	 * 256 KiB and 64 KiB slots stop 128 KiB short, 4 KiB slots take the
+	 * rest, and without the reserve a 256 KiB slot takes the last bytes.
+	 */
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, 128 << 10);
+	for (big = 0; n < 64 && (s[n] = alloc(p, 0, 256 << 10, 0, 0)); big++)
+		n++;
+	CHECK_EQ(big, 7);
+	for (mid = 0; n < 64 && (s[n] = alloc(p, 0, 64 << 10, 0, 0)); mid++)
+		n++;
+	CHECK_EQ(mid, 2);
+	CHECK_EQ(astats(p).free_bytes, 128 << 10);
+	for (small = 0; n < 64 && (s[n] = alloc(p, 0, 4096, 0, 0)); small++)
+		n++;
+	CHECK_EQ(small, 32);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	check_bytes(p);
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+
+	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, 0);
+	for (n = 0, big = 0; n < 64 && (s[n] = alloc(p, 0, 256 << 10, 0, 0)); big++)
+		n++;
+	CHECK_EQ(big, 8);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+}
+
 static void test_steal_before_fallback(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
@@ -1348,6 +1389,7 @@ static const struct {
 	{ "min_align_mask", test_min_align_mask },
 	{ "fallback_never_smaller", test_fallback_never_smaller },
 	{ "fallback_bounded", test_fallback_bounded },
+	{ "small_reserve", test_small_reserve },
 	{ "steal_before_fallback", test_steal_before_fallback },
 	{ "lookup", test_lookup },
 	{ "arena_add_validation", test_arena_add_validation },
