@@ -15,7 +15,9 @@
  * Under low (the map path kicks kccd as soon as it sees that, and when a
  * mapping found no memory at all), kccd grows the arena up to high: whole
  * 2 MiB units (one set_memory_decrypted() call each) when the cap and the
- * buddy allocator allow, smaller ones (down to 64 KiB) otherwise.  When
+ * buddy allocator allow, smaller ones (down to 64 KiB) otherwise; after a
+ * dry drain with less than high free, by one unit.  While it cannot grow,
+ * the arena's last bytes are kept for small slots (the small reserve).  When
  * even at the peak of demand more than high would be free (held - demand >
  * high; the peak of carved bytes counts too, see ccs_kccd_pass()), and
  * that has lasted reclaim_ms, it takes back entirely free units
@@ -533,10 +535,10 @@ static long ccs_kccd_pass(void)
 	 * window (the least free memory of the window, not the free memory of
 	 * the moment: a workload whose mappings come and go must not make
 	 * kccd give back what it will need again), for reclaim_ms.  The peak
-	 * is of carved bytes as well as of mapped ones: growth is decided on
-	 * free = held - carved, and carved exceeds mapped by the slabs' unused
-	 * slots; a unit grown because carving ate low must not count as
-	 * surplus while that carving recurs within the window.
+	 * is of carved bytes as well as of mapped ones: carved exceeds mapped
+	 * by the slabs' unused slots, and a unit grown because carving ate the
+	 * free memory (a dry drain) must not count as surplus while that
+	 * carving recurs within the window.
 	 */
 	held = ccs_pool_held_bytes(ccs_pool);
 	peak = max3(ccs_ks.demand, ccs_k.carved_prev, ccs_k.carved_cur);
