@@ -39,8 +39,8 @@
 #define CCS_MAX_SLOT_SIZE	BIT(CCS_MAX_SLOT_SHIFT)
 #define CCS_GRAIN_SHIFT		16	/* 64 KiB: arena and lookup granule */
 #define CCS_GRAIN_SIZE		((u32)BIT(CCS_GRAIN_SHIFT))
-/* Slots up to this size may carve the arena's small reserve. */
-#define CCS_SMALL_SLOT_MAX	4096U
+/* Slots up to this size (one-grain slabs) may carve the small reserve. */
+#define CCS_SMALL_SLOT_MAX	CCS_GRAIN_SIZE
 #define CCS_UNIT_MAX_SHIFT	21	/* 2 MiB: largest arena unit */
 #define CCS_UNIT_MAX_SIZE	((u32)BIT(CCS_UNIT_MAX_SHIFT))
 
@@ -436,9 +436,9 @@ u64 ccs_pool_dry_drains(const struct ccs_pool *p);
  * @bytes:	free arena bytes that a slab of slots larger than
  *		%CCS_SMALL_SLOT_MAX may not take (0: none)
  *
- * Any context.  Carving for small slots, and lasting slabs, may still take
- * them: a burst of large mappings then cannot leave small ones (a NIC's
- * packets, a disk's metadata) without memory.
+ * Any context.  Carving for small slots (their slabs are one grain), and
+ * lasting slabs, may still take them: a burst of large mappings (multi-grain
+ * slots) then cannot leave small ones (a NIC's packets) without memory.
  */
 void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes);
 

@@ -814,22 +814,23 @@ static void test_small_reserve(void)
 	int n = 0, big, mid, small, i;
 
 	/*
-	 * 2 MiB of arena, 128 KiB of it reserved for slots of at most 4 KiB:
-	 * 256 KiB and 64 KiB slots stop 128 KiB short, 4 KiB slots take the
-	 * rest, and without the reserve a 256 KiB slot takes the last bytes.
+	 * 2 MiB of arena, 128 KiB of it reserved for slots of one grain at
+	 * most: 256 KiB and 128 KiB slots stop 128 KiB short, 64 KiB slots
+	 * take the rest, and without the reserve a 256 KiB slot takes the last
+	 * bytes.
 	 */
 	h_add_arena(p, 2 << 20);
 	ccs_pool_set_small_reserve(p, 128 << 10);
 	for (big = 0; n < 64 && (s[n] = alloc(p, 0, 256 << 10, 0, 0)); big++)
 		n++;
 	CHECK_EQ(big, 7);
-	for (mid = 0; n < 64 && (s[n] = alloc(p, 0, 64 << 10, 0, 0)); mid++)
+	for (mid = 0; n < 64 && (s[n] = alloc(p, 0, 128 << 10, 0, 0)); mid++)
 		n++;
-	CHECK_EQ(mid, 2);
+	CHECK_EQ(mid, 1);
 	CHECK_EQ(astats(p).free_bytes, 128 << 10);
-	for (small = 0; n < 64 && (s[n] = alloc(p, 0, 4096, 0, 0)); small++)
+	for (small = 0; n < 64 && (s[n] = alloc(p, 0, 65536, 0, 0)); small++)
 		n++;
-	CHECK_EQ(small, 32);
+	CHECK_EQ(small, 2);
 	CHECK_EQ(astats(p).free_bytes, 0);
 	check_bytes(p);
 	for (i = 0; i < n; i++)
