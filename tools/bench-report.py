@@ -374,6 +374,20 @@ def build(results):
             got = [r for r in cell_runs(runs[b], set_, dev, wl, side) if r["fio"]]
             if len(got) < n:
                 missing.append("%s %s %s %s: %d of %d runs" % (set_, dev, wl, side, len(got), n))
+    nic = {}
+    if "cap4" in boots:
+        for side in ("cc", "stock"):
+            e = read_env(os.path.join(rawroot, "cap4", "nic-%s.env" % side))
+            if not e:
+                missing.append("cap4: NIC under disk load, %s side" % side)
+                continue
+            try:
+                nic[side] = {k: (float(v) if k == "seconds" else int(v)) for k, v in e.items()}
+            except ValueError:
+                missing.append("cap4: NIC under disk load, %s side: unreadable nic-%s.env" % (side, side))
+                continue
+            if not nic[side]["ok"]:
+                missing.append("cap4: NIC under disk load, %s side: the transfer failed" % side)
     if "main" in boots:
         if not os.path.exists(os.path.join(rawroot, "main", "mem.samples")):
             missing.append("main: memory timeline")
@@ -381,6 +395,12 @@ def build(results):
         if not os.path.exists(mlog) or "done" not in open(mlog).read():
             missing.append("main: map+unmap benchmark did not finish")
     summary["missing"] = missing
+    summary["nic_under_disk_load"] = nic
+    summary["nic_under_disk_load_setup"] = (
+        "cap4 boot, after its fio cells: the virtio-net NIC moves 16 MiB each way (SHA-256 checked) while "
+        "fio 256 KiB randrw QD64 x2 runs on the side's NVMe disk; cc: NIC attached to cc_swiotlb "
+        "(max_pool_mb=4), maps_refused = its exhausted counter; stock: NIC on stock swiotlb (swiotlb=2048), "
+        "maps_refused = swiotlb_tbl_map_single failures of any device. Counts are deltas over the transfer.")
 
     # -- map+unmap
     raw_main = os.path.join(rawroot, "main")
@@ -723,6 +743,10 @@ def targets(s, boots):
     w = min(((v, k) for k, v in e.items()), default=None)
     add("emulated conversion cost: cc IOPS with it / without it, every cell (worst%s)" %
         (": " + w[1] if w else ""), ">= 0.90", w[0] if w else None, w is not None and w[0] >= 0.9, lacks=missing)
+    n = s.get("nic_under_disk_load", {}).get("cc")
+    v = (n["tx_dropped"] + n["rx_dropped"] + n["tcp_retrans"] + n["maps_refused"]) if n else None
+    add("NIC under disk load at 4 MiB, cc: drops + TCP retransmits + refused maps (before the arena: 0)",
+        "0", v, v == 0 and n["ok"] == 1, "cap4", lacking("boot cap4", "cap4: NIC"))
     sb = s.get("shared_bytes", {})
     q = sb["cc"]["settled"] / sb["stock"]["settled"] if sb.get("cc") and sb.get("stock") else None
     add("settled shared memory cc alone / stock default pool", "<= 0.125", q, q is not None and q <= 0.125, "main",
@@ -845,6 +869,21 @@ def markdown(s):
 
     fio_md("fio, default sizes (stock: 64 MiB pool)", s.get("fio"), False)
     fio_md("fio, both capped at 4 MiB", s.get("fio_capped"), True)
+    nic = s.get("nic_under_disk_load", {})
+    if nic:
+        L.append("## The NIC under disk load, both capped at 4 MiB")
+        L.append("")
+        L.append(s["nic_under_disk_load_setup"])
+        L.append("")
+        L.append("| side | transfer | seconds | TX drops | RX drops | TCP retransmits | maps refused | disk errors |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        for side in ("cc", "stock"):
+            x = nic.get(side)
+            if x:
+                L.append("| %s | %s | %.1f | %d | %d | %d | %d | %d |" % (
+                    side, "ok" if x["ok"] else "**failed**", x["seconds"], x["tx_dropped"],
+                    x["rx_dropped"], x["tcp_retrans"], x["maps_refused"], x["disk_errors"]))
+        L.append("")
 
     aa = s.get("disk_aa", {})
     if aa:

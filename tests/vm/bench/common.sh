@@ -369,6 +369,67 @@ bench_hung_exit() {
 	exit 1
 }
 
+# bench_nic: the virtio-net NIC under disk load, cc_swiotlb then stock (the
+# cap4 boot): the NIC moves 16 MiB each way to bench-sweep.host while fio
+# 256 KiB randrw QD64 x2 saturates the side's NVMe disk.  Per side,
+# nic-SIDE.env: the NIC's TX and RX drops, TCP retransmissions, maps
+# refused (cc: the NIC's exhausted counter; stock: swiotlb_tbl_map_single
+# failures, any device), the transfer's seconds, and ok=1 when both
+# SHA-256 matched.  For cc the NIC is attached before its driver loads and
+# detached after.
+bench_nic() {
+	local side pci dev pid tx0 rx0 re0 ref0 t0 ok
+	# shellcheck source=tests/vm/lib/net-lib.sh
+	. "$CCS_TOP/tests/vm/lib/net-lib.sh"
+	for side in cc stock; do
+		if [ $side = cc ]; then
+			"$CCS_CTL" attach "$CCS_NET_PCI" >/dev/null || { echo "FAIL: attach the NIC"; return 1; }
+			pci=$NVME_CC
+		else
+			pci=$NVME_STOCK
+		fi
+		modprobe virtio_net || { echo "FAIL: modprobe virtio_net"; return 1; }
+		net_up "$CCS_NET_PCI"
+		dev=$(ccs_wait_blockdev "$pci")
+		tx0=$(net_stat "$NET_IFC" tx_dropped) rx0=$(net_stat "$NET_IFC" rx_dropped)
+		re0=$(net_retrans)
+		if [ $side = cc ]; then
+			ref0=$(shim_field "$CCS_NET_PCI" exhausted)
+		else
+			ref0=$(bench_stockfail_count)
+		fi
+		fio --name="nic-bg-$side" --filename="$dev" --ioengine=libaio --direct=1 \
+			--rw=randrw --bs=256k --iodepth=64 --numjobs=2 --size=32m \
+			--offset_increment=64m --time_based --runtime=600 \
+			--output-format=json --output="$CCS_OUT/nic-bg-$side.json" >/dev/null 2>&1 &
+		pid=$!
+		sleep 2
+		t0=$(date +%s%N)
+		if net_xfer 16 >"$CCS_OUT/nic-$side.xfer" 2>&1; then ok=1; else ok=0; fi
+		kill -INT "$pid"
+		wait "$pid"
+		{
+			echo "ok=$ok"
+			echo "seconds=$(( ($(date +%s%N) - t0) / 1000000 ))e-3"
+			echo "tx_dropped=$(( $(net_stat "$NET_IFC" tx_dropped) - tx0 ))"
+			echo "rx_dropped=$(( $(net_stat "$NET_IFC" rx_dropped) - rx0 ))"
+			echo "tcp_retrans=$(( $(net_retrans) - re0 ))"
+			if [ $side = cc ]; then
+				echo "maps_refused=$(( $(shim_field "$CCS_NET_PCI" exhausted) - ref0 ))"
+			else
+				echo "maps_refused=$(( $(bench_stockfail_count) - ref0 ))"
+			fi
+			echo "disk_errors=$(ccs_fio_field "$CCS_OUT/nic-bg-$side.json" errors)"
+		} >"$CCS_OUT/nic-$side.env"
+		echo "== nic $side: $(tr '\n' ' ' <"$CCS_OUT/nic-$side.env")"
+		ip link set "$NET_IFC" down
+		rmmod virtio_net || { echo "FAIL: rmmod virtio_net"; return 1; }
+		if [ $side = cc ]; then
+			"$CCS_CTL" detach "$CCS_NET_PCI" >/dev/null || { echo "FAIL: detach the NIC"; return 1; }
+		fi
+	done
+}
+
 # bench_meta: facts the report needs
 bench_meta() {
 	{
