@@ -433,7 +433,8 @@ static int ccs_shrink_one(u32 max_size)
  * failing), its last CCS_SMALL_RESERVE free bytes go to slots of at most
  * CCS_SMALL_SLOT_MAX (one grain) only: one device's burst of large mappings
  * then cannot take every byte and leave another device's small ones (a
- * NIC's packets and their fragments) failing.  While it can grow, kccd's growth is the answer to a burst.
+ * NIC's packets and their fragments) failing.  While it can grow, kccd's
+ * growth is the answer to a burst.
  */
 static void ccs_update_small_reserve(void)
 {
