@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libFuzzer target for the pool core.  The input is an operation sequence
- * for the model engine (model.c): its first byte picks the class ladder and
- * the number of CPUs, every following operation takes a byte for its kind
- * (alloc with class/size/min_align_mask/alignment, free the k-th live slot,
+ * for the model engine (model.c): its first byte picks the class ladder,
+ * the number of CPUs and (bits 3-4) the small reserve, every following
+ * operation takes a byte for its kind (alloc with
+ * class/size/min_align_mask/alignment, free the k-th live slot,
  * add an arena unit (sometimes an invalid or overlapping one), take a free
  * unit, drain, switch CPU, double free, lookups, stats, invariant check) and a few
  * more for its arguments.  Every pool answer is checked against the model;
@@ -42,6 +43,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
+	static const u32 reserves[] = { 0, 64 << 10, 128 << 10, 256 << 10 };
 	struct m_src src = { .data = data, .len = size };
 	struct m_cfg cfg;
 
@@ -49,6 +51,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		return 0;
 	cfg.preset = data[0] & 1 ? CCS_PRESET_RFC : CCS_PRESET_POW2;
 	cfg.nr_cpus = 1 + ((data[0] >> 1) & 3);
+	cfg.small_reserve = reserves[(data[0] >> 3) & 3];
 	cfg.ops = ~0ULL;
 	cfg.check_every = 64;
 	src.pos = 1;

@@ -65,6 +65,7 @@ struct model {
 	} c[CCS_MAX_CLASSES];
 	u64 held, mapped, mapped_hiwater;
 	u64 bad_frees;
+	u32 reserve;			/* the pool's small reserve */
 	struct ccs_slot *last_freed;	/* double-free candidate */
 	u64 ops;
 };
@@ -182,6 +183,19 @@ static bool m_free_run(struct model *m, u32 n)
 	return false;
 }
 
+/* arena bytes in grains without live slots (what a dry drain leaves free) */
+static u64 m_free_bytes(struct model *m)
+{
+	u64 n = 0;
+	int u;
+	u32 g;
+
+	for (u = 0; u < m->nunits; u++)
+		for (g = 0; g < m->units[u].nr_grains; g++)
+			n += !m->units[u].occ[g];
+	return n << 16;
+}
+
 static bool m_unit_idle(struct m_unit *un)
 {
 	u32 g;
@@ -259,6 +273,7 @@ static void m_alloc(struct model *m)
 	size_t size = target ? ssz / 2 + 1 + m_below(s, ssz / 2) : 1 + m_below(s, ssz);
 	unsigned int mask = masks[m_below(s, ARRAY_SIZE(masks))];
 	size_t align = 0;
+	struct ccs_arena_stats before, after;
 	int want, cls, served;
 	bool partial, must, fb = true;
 	struct ccs_slot *slot;
@@ -275,7 +290,15 @@ static void m_alloc(struct model *m)
 
 	want = m_want(m, orig, size, mask, align);
 	partial = want >= 0 && m_partial_slab(m, want);
-	must = want >= 0 && (partial || m_free_run(m, m_slab_grains(m, want)));
+	/*
+	 * A slab of more than one grain must also leave the small reserve
+	 * free; one of a grain may take it.
+	 */
+	must = want >= 0 && (partial ||
+			     (m_free_run(m, m_slab_grains(m, want)) &&
+			      (m_slab_grains(m, want) == 1 ||
+			       m_free_bytes(m) >= ((u64)m_slab_grains(m, want) << 16) + m->reserve)));
+	ccs_arena_stats(m->p, &before);
 	slot = ccs_slot_alloc(m->p, orig, size, mask, align, m, &cls, &fb);
 	CHECK_EQ(cls, want);
 	if (want < 0) {
@@ -291,6 +314,11 @@ static void m_alloc(struct model *m)
 	m->last_freed = NULL;
 	served = ccs_slot_class(slot);
 	CHECK(served >= want && served < m->ncls);
+	/* a slab of more than one grain carved now left the reserve free */
+	ccs_arena_stats(m->p, &after);
+	if (served < m->ncls && m_slab_grains(m, served) > 1 &&
+	    after.free_bytes < before.free_bytes)
+		CHECK(after.free_bytes >= m->reserve);
 	CHECK_EQ(fb, served != want);
 	CHECK(m->slot_size[served] <= 4ULL * m->slot_size[want]);
 	/* a free slot of the wanted class anywhere comes first */
@@ -522,6 +550,8 @@ void model_run(const struct m_cfg *cfg, struct m_src *src)
 		return;
 	}
 	m->ncls = ccs_pool_nr_classes(m->p);
+	m->reserve = cfg->small_reserve;
+	ccs_pool_set_small_reserve(m->p, m->reserve);
 	for (cls = 0; cls < m->ncls; cls++)
 		m->slot_size[cls] = ccs_class_slot_size(m->p, cls);
 	uenv_set_cpu(0);
@@ -583,18 +613,18 @@ void model_run(const struct m_cfg *cfg, struct m_src *src)
 }
 
 static void test_model_one(enum ccs_preset preset, unsigned int nr_cpus,
-			   u64 ops)
+			   u64 ops, u32 reserve)
 {
-	struct m_cfg cfg = { preset, nr_cpus, ops, 5000 };
+	struct m_cfg cfg = { preset, nr_cpus, ops, 5000, reserve };
 	u64 seed = h_seed();
 	struct m_src src = { .rng = seed };
 	const char *s = getenv("MODEL_OPS");
 
 	if (s && *s)
 		cfg.ops = strtoull(s, NULL, 0);
-	printf("  model: preset %s, %u cpus, %llu ops, SEED=%llu\n",
+	printf("  model: preset %s, %u cpus, %llu ops, small reserve %u KiB, SEED=%llu\n",
 	       preset == CCS_PRESET_POW2 ? "pow2" : "rfc", nr_cpus,
-	       cfg.ops, seed);
+	       cfg.ops, reserve >> 10, seed);
 	model_run(&cfg, &src);
 	if (h_failed())
 		printf("  reproduce with: SEED=%llu ONLY=model\n", seed);
@@ -602,10 +632,10 @@ static void test_model_one(enum ccs_preset preset, unsigned int nr_cpus,
 
 void test_model(void)
 {
-	test_model_one(CCS_PRESET_POW2, 4, 1500000);
+	test_model_one(CCS_PRESET_POW2, 4, 1500000, 128 << 10);
 }
 
 void test_model_rfc(void)
 {
-	test_model_one(CCS_PRESET_RFC, 1, 600000);
+	test_model_one(CCS_PRESET_RFC, 1, 600000, 0);
 }

@@ -17,6 +17,7 @@ struct m_cfg {
 	unsigned int nr_cpus;
 	u64 ops;
 	u64 check_every;	/* full ccs_pool_check() + stats compare */
+	u32 small_reserve;	/* ccs_pool_set_small_reserve() for the run */
 };
 
 void model_run(const struct m_cfg *cfg, struct m_src *src);
