@@ -451,9 +451,8 @@ static void ccs_update_small_reserve(void)
 static long ccs_kccd_pass(void)
 {
 	unsigned long now = jiffies;
-	u64 free, low, exh, dry, held, peak, excess, cap = ccs_max_pool_bytes();
-	bool dry_short;
-	int batch;
+	u64 free, exh, dry, held, peak, excess, cap = ccs_max_pool_bytes();
+	bool dry_short, short_bytes;
 	long sample = ccs_window_jiffies() / 4 + 1;
 	int n;
 
@@ -502,19 +501,18 @@ static long ccs_kccd_pass(void)
 	free = ccs_free_at_peak();
 	if (exh != ccs_k.exh_seen && free >= ccs_k.high)
 		ccs_k.exh_seen = exh;
-	low = READ_ONCE(ccs_kccd_low_bytes);
+	short_bytes = free < READ_ONCE(ccs_kccd_low_bytes) ||
+		      exh != ccs_k.exh_seen;
 	if (dry_short)
 		ccs_k.surplus = false;
-	if (free < low || exh != ccs_k.exh_seen ||
-	    (dry_short && free < ccs_k.high)) {
-		batch = free < low || exh != ccs_k.exh_seen ? CCS_GROW_BATCH : 1;
+	if (short_bytes || (dry_short && free < ccs_k.high)) {
 		ccs_k.surplus = false;
 		if (time_before(now, ccs_k.backoff_until)) {
 			ccs_kicks_muted = true;
 			return ccs_k.backoff_until - now;
 		}
 		ccs_k.exh_seen = exh;
-		for (n = 0; n < batch &&
+		for (n = 0; n < (short_bytes ? CCS_GROW_BATCH : 1) &&
 		     (!n || ccs_free_at_peak() < ccs_k.high); n++) {
 			long ret = ccs_grow_one();
 

@@ -369,6 +369,11 @@ bench_hung_exit() {
 	exit 1
 }
 
+# bench_nic_refused SIDE: maps refused so far, as bench_nic counts them
+bench_nic_refused() {
+	if [ "$1" = cc ]; then shim_field "$CCS_NET_PCI" exhausted; else bench_stockfail_count; fi
+}
+
 # bench_nic: the virtio-net NIC under disk load, cc_swiotlb then stock (the
 # cap4 boot): the NIC moves 16 MiB each way to bench-sweep.host while fio
 # 256 KiB randrw QD64 x2 saturates the side's NVMe disk.  Per side,
@@ -392,12 +397,7 @@ bench_nic() {
 		net_up "$CCS_NET_PCI"
 		dev=$(ccs_wait_blockdev "$pci")
 		tx0=$(net_stat "$NET_IFC" tx_dropped) rx0=$(net_stat "$NET_IFC" rx_dropped)
-		re0=$(net_retrans)
-		if [ $side = cc ]; then
-			ref0=$(shim_field "$CCS_NET_PCI" exhausted)
-		else
-			ref0=$(bench_stockfail_count)
-		fi
+		re0=$(net_retrans) ref0=$(bench_nic_refused $side)
 		fio --name="nic-bg-$side" --filename="$dev" --ioengine=libaio --direct=1 \
 			--rw=randrw --bs=256k --iodepth=64 --numjobs=2 --size=32m \
 			--offset_increment=64m --time_based --runtime=600 \
@@ -414,11 +414,7 @@ bench_nic() {
 			echo "tx_dropped=$(( $(net_stat "$NET_IFC" tx_dropped) - tx0 ))"
 			echo "rx_dropped=$(( $(net_stat "$NET_IFC" rx_dropped) - rx0 ))"
 			echo "tcp_retrans=$(( $(net_retrans) - re0 ))"
-			if [ $side = cc ]; then
-				echo "maps_refused=$(( $(shim_field "$CCS_NET_PCI" exhausted) - ref0 ))"
-			else
-				echo "maps_refused=$(( $(bench_stockfail_count) - ref0 ))"
-			fi
+			echo "maps_refused=$(( $(bench_nic_refused $side) - ref0 ))"
 			echo "disk_errors=$(ccs_fio_field "$CCS_OUT/nic-bg-$side.json" errors)"
 		} >"$CCS_OUT/nic-$side.env"
 		echo "== nic $side: $(tr '\n' ' ' <"$CCS_OUT/nic-$side.env")"
