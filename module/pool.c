@@ -209,6 +209,7 @@ struct ccs_pool {
 	u64 carves;
 	u64 slab_returns;
 	u32 small_reserve;		/* ccs_pool_set_small_reserve() */
+	ccs_reserve_gate_t reserve_gate;	/* ccs_pool_set_reserve_gate() */
 
 	/* bytes of slots in use, and their high-water marks */
 	atomic_long_t mapped ____cacheline_aligned_in_smp;
@@ -309,6 +310,11 @@ u64 ccs_pool_dry_drains(const struct ccs_pool *p)
 void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes)
 {
 	WRITE_ONCE(p->small_reserve, bytes);
+}
+
+void ccs_pool_set_reserve_gate(struct ccs_pool *p, ccs_reserve_gate_t gate)
+{
+	WRITE_ONCE(p->reserve_gate, gate);
 }
 
 u64 ccs_pool_held_bytes(const struct ccs_pool *p)
@@ -496,7 +502,28 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
  * plain one in the fullest unit.  No allocation: the slab descriptor and
  * its slot structs are those of the block's first grain.
  */
-static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
+/*
+ * Free arena bytes a plain slab of @c carved for @owner must leave: the
+ * small reserve (ccs_pool_set_small_reserve()), unless the slab's slots are
+ * small and the gate lets @owner in.  The gate is asked only by a carve
+ * that would reach into the reserve, so its cost stays off the common path.
+ */
+static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
+			    const void *owner)
+{
+	u32 keep = READ_ONCE(p->small_reserve);
+	ccs_reserve_gate_t gate;
+
+	if (!keep || c->slot_size > CCS_SMALL_SLOT_MAX)
+		return keep;
+	if (READ_ONCE(p->arena_free) >= c->slab_size + keep)
+		return keep;	/* the reserve is not reached */
+	gate = READ_ONCE(p->reserve_gate);
+	return !owner || !gate || gate(owner) ? 0 : keep;
+}
+
+static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting,
+				   const void *owner)
 {
 	struct ccs_class *c = &p->classes[cls];
 	struct ccs_chunk *chunk;
@@ -504,9 +531,8 @@ static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting)
 	u32 i, keep = 0;
 
 	lockdep_assert_held(&c->lock);
-	/* the small reserve: see ccs_pool_set_small_reserve() */
-	if (!lasting && c->slot_size > CCS_SMALL_SLOT_MAX)
-		keep = READ_ONCE(p->small_reserve);
+	if (!lasting)
+		keep = ccs_reserve_keep(p, c, owner);
 	if (READ_ONCE(p->arena_free) < c->slab_size + keep)
 		return NULL;
 	spin_lock(&p->arena_lock);
@@ -590,7 +616,7 @@ static inline void ccs_rebucket(struct ccs_class *c, struct ccs_chunk *chunk)
  * per slot.
  */
 static u32 ccs_chunks_get(struct ccs_pool *p, int cls, struct ccs_slot **out,
-			  u32 want)
+			  u32 want, const void *owner)
 {
 	struct ccs_class *c = &p->classes[cls];
 	u32 n = 0;
@@ -606,7 +632,7 @@ static u32 ccs_chunks_get(struct ccs_pool *p, int cls, struct ccs_slot **out,
 			chunk = list_first_entry(&c->buckets[__ffs(mask)],
 						 struct ccs_chunk, link);
 		else
-			chunk = n ? NULL : ccs_carve(p, cls, false);
+			chunk = n ? NULL : ccs_carve(p, cls, false, owner);
 		if (!chunk)
 			break;
 		while (n < want && chunk->nr_free) {
@@ -693,7 +719,7 @@ static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
 	lockdep_assert_held(&c->lock);
 	best = ccs_lasting_slab(c);
 	if (!best)
-		best = ccs_carve(p, cls, true);
+		best = ccs_carve(p, cls, true, NULL);
 	if (best)
 		return ccs_chunk_pop(c, best);
 	for (b = 1; b < CCS_NR_BUCKETS; b++) {
@@ -787,10 +813,12 @@ static inline void ccs_cc_swap(struct ccs_cpu_cache *cc)
 
 /*
  * Magazines, then the depot, then the slabs of one class (carving a new one
- * from the arena if needed), on the cache of @cpu.
+ * from the arena if needed, for @owner: see ccs_reserve_keep()), on the
+ * cache of @cpu.
  */
 static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
-					unsigned int cpu, bool fallback)
+					unsigned int cpu, bool fallback,
+					const void *owner)
 {
 	struct ccs_class *c = &p->classes[cls];
 	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
@@ -823,7 +851,8 @@ static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
 			avail = c->chunk_free +
 				(READ_ONCE(p->arena_free) >> c->slot_shift);
 			n = min_t(u64, c->batch, max_t(u64, avail / p->nr_cpus, 1));
-			cc->loaded->n = ccs_chunks_get(p, cls, cc->loaded->slots, n);
+			cc->loaded->n = ccs_chunks_get(p, cls, cc->loaded->slots, n,
+						       owner);
 			spin_unlock(&c->lock);
 		}
 		slot = ccs_mag_pop(cc->loaded);
@@ -953,10 +982,17 @@ static bool ccs_drain_cached(struct ccs_pool *p)
 	return any;
 }
 
-struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
-				size_t size, unsigned int min_align_mask,
-				size_t align, void *owner, int *cls_out,
-				bool *fallback_out)
+/*
+ * ccs_slot_alloc(), with @gated: NULL when the reserve gate is not asked
+ * (the fallback of a lasting allocation, which may take the reserve),
+ * else the owner.
+ */
+static struct ccs_slot *__ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
+					 size_t size,
+					 unsigned int min_align_mask,
+					 size_t align, void *owner,
+					 const void *gated, int *cls_out,
+					 bool *fallback_out)
 {
 	int want = ccs_class_for(p, orig, size, min_align_mask, align);
 	struct ccs_slot *slot;
@@ -980,7 +1016,7 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 	 * class again: slots idle in one class's magazines must not make
 	 * another class fail.
 	 */
-	slot = ccs_cache_alloc(p, want, cpu, false);
+	slot = ccs_cache_alloc(p, want, cpu, false, gated);
 	if (!slot)
 		slot = ccs_steal(p, want, cpu, false);
 	if (!slot)
@@ -988,12 +1024,12 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 	last = p->classes[want].fallback_last;
 	for (cls = want + 1; cls <= last && !slot; cls++)
 		if (ccs_class_cached(p, cls))
-			slot = ccs_cache_alloc(p, cls, cpu, true);
+			slot = ccs_cache_alloc(p, cls, cpu, true, gated);
 	for (cls = want + 1; cls <= last && !slot; cls++)
 		slot = ccs_steal(p, cls, cpu, true);
 	if (unlikely(!slot) && ccs_drain_cached(p)) {
 		atomic_long_inc(&p->dry_drains);
-		slot = ccs_cache_alloc(p, want, cpu, false);
+		slot = ccs_cache_alloc(p, want, cpu, false, gated);
 	}
 	if (unlikely(!slot)) {
 		ccs_count_failure(p, want, cpu);
@@ -1007,6 +1043,15 @@ struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
 	if (fallback_out)
 		*fallback_out = slot->chunk->cls != want;
 	return slot;
+}
+
+struct ccs_slot *ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
+				size_t size, unsigned int min_align_mask,
+				size_t align, void *owner, int *cls_out,
+				bool *fallback_out)
+{
+	return __ccs_slot_alloc(p, orig, size, min_align_mask, align, owner,
+				owner, cls_out, fallback_out);
 }
 
 struct ccs_slot *ccs_slot_alloc_lasting(struct ccs_pool *p, size_t size,
@@ -1033,7 +1078,8 @@ struct ccs_slot *ccs_slot_alloc_lasting(struct ccs_pool *p, size_t size,
 	spin_unlock_irqrestore(&cc->lock, flags);
 	/* nothing in the slabs or the arena: wherever the pool has one */
 	if (!slot)
-		slot = ccs_slot_alloc(p, 0, size, 0, align, owner, cls_out, NULL);
+		slot = __ccs_slot_alloc(p, 0, size, 0, align, owner, NULL,
+					cls_out, NULL);
 	if (!slot)
 		return NULL;
 	slot->orig = 0;

@@ -436,10 +436,34 @@ u64 ccs_pool_dry_drains(const struct ccs_pool *p);
  * @bytes:	free arena bytes that a slab of slots larger than
  *		%CCS_SMALL_SLOT_MAX may not take (0: none)
  *
- * Any context.  Carving for small slots (their slabs are one grain), and
- * lasting slabs, may still take them: a burst of large mappings (multi-grain
- * slots) then cannot leave small ones (a NIC's packets) without memory.
+ * Any context.  Carving for small slots (their slabs are one grain) of an
+ * owner the reserve gate lets in (ccs_pool_set_reserve_gate()), and lasting
+ * slabs, may still take them: a burst of large mappings (multi-grain slots),
+ * or of small ones from the owner that holds the most, then cannot leave
+ * another owner's small ones (a NIC's packets) without memory.
  */
 void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes);
+
+/**
+ * typedef ccs_reserve_gate_t - may @owner's small slots take the reserve?
+ * @owner:	the owner passed to ccs_slot_alloc()
+ *
+ * Called with a class lock held and interrupts off, only when carving a
+ * slab of small slots would reach into the small reserve: it must not sleep
+ * or take a lock.
+ */
+typedef bool (*ccs_reserve_gate_t)(const void *owner);
+
+/**
+ * ccs_pool_set_reserve_gate() - who may carve the small reserve
+ * @p:		pool
+ * @gate:	returns false for an owner whose small slots must leave the
+ *		reserve too (a device that holds more than its share); NULL
+ *		lets every owner in
+ *
+ * Lasting slabs, and the fallback of ccs_slot_alloc_lasting(), are never
+ * gated.
+ */
+void ccs_pool_set_reserve_gate(struct ccs_pool *p, ccs_reserve_gate_t gate);
 
 #endif /* _CC_SWIOTLB_POOL_H */

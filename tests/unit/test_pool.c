@@ -849,6 +849,80 @@ static void test_small_reserve(void)
 	h_teardown(p);
 }
 
+static int gate_hog, gate_nic, gate_calls;
+
+/* the reserve gate of test_reserve_gate: gate_hog is over its share */
+static bool gate_share(const void *owner)
+{
+	gate_calls++;
+	return owner != &gate_hog;
+}
+
+static void test_reserve_gate(void)
+{
+	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_slot *s[64];
+	int n = 0, hog, nic, i, cls;
+
+	/*
+	 * 2 MiB of arena, 128 KiB reserved: the owner the gate keeps out
+	 * stops 128 KiB short with small slots too, and another owner's
+	 * small slots take the rest.  Lasting slots are never gated.
+	 */
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, 128 << 10);
+	ccs_pool_set_reserve_gate(p, gate_share);
+	for (hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
+						      &gate_hog, &cls, NULL));
+	     hog++)
+		n++;
+	CHECK_EQ(hog, 30);
+	CHECK(gate_calls > 0);
+	CHECK_EQ(astats(p).free_bytes, 128 << 10);
+	for (nic = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
+						      &gate_nic, &cls, NULL));
+	     nic++)
+		n++;
+	CHECK_EQ(nic, 2);
+	CHECK_EQ(astats(p).free_bytes, 0);
+	check_bytes(p);
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+
+	/* no gate: every owner's small slots may take the reserve */
+	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, 128 << 10);
+	for (n = 0, hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
+							     &gate_hog, &cls,
+							     NULL)); hog++)
+		n++;
+	CHECK_EQ(hog, 32);
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+
+	/* a lasting slot of the kept-out owner still takes the reserve */
+	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, 128 << 10);
+	ccs_pool_set_reserve_gate(p, gate_share);
+	for (n = 0, hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
+							     &gate_hog, &cls,
+							     NULL)); hog++)
+		n++;
+	CHECK_EQ(hog, 30);
+	s[n] = ccs_slot_alloc_lasting(p, 65536, 0, &gate_hog, &cls);
+	CHECK(s[n] != NULL);
+	if (s[n])
+		n++;
+	check_bytes(p);
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+}
+
 static void test_steal_before_fallback(void)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 2);
@@ -1391,6 +1465,7 @@ static const struct {
 	{ "fallback_never_smaller", test_fallback_never_smaller },
 	{ "fallback_bounded", test_fallback_bounded },
 	{ "small_reserve", test_small_reserve },
+	{ "reserve_gate", test_reserve_gate },
 	{ "steal_before_fallback", test_steal_before_fallback },
 	{ "lookup", test_lookup },
 	{ "arena_add_validation", test_arena_add_validation },
