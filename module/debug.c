@@ -49,6 +49,22 @@ static atomic64_t ccs_encrypt_seq = ATOMIC64_INIT(0);
 static DEFINE_MUTEX(ccs_hold_lock);	/* held slots */
 static struct ccs_slot **ccs_held;
 static unsigned int ccs_nheld;
+static u64 ccs_held_bytes;	/* slot sizes; read by the reserve gate */
+
+/**
+ * ccs_debug_hold_bytes() - is @owner test_hold, and what does it hold?
+ * @owner:	slot owner asked about by the reserve gate
+ * @bytes:	set to the bytes of the slots test_hold holds, when it is
+ *
+ * test_hold stands for a device's burst: the gate weighs it like one.
+ */
+bool ccs_debug_hold_bytes(const void *owner, u64 *bytes)
+{
+	if (owner != &ccs_held)
+		return false;
+	*bytes = READ_ONCE(ccs_held_bytes);
+	return true;
+}
 
 /* Does fault injection fail this call?  Every @every-th call does. */
 static bool ccs_inject(atomic64_t *seq, u32 every)
@@ -117,6 +133,8 @@ static void ccs_hold_release(void)
 	while (ccs_nheld) {
 		struct ccs_slot *slot = ccs_held[--ccs_nheld];
 
+		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes -
+			   ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
 		ccs_slot_free(ccs_pool, slot);
 		WRITE_ONCE(ccs_nheld, ccs_nheld);
 	}
@@ -155,6 +173,8 @@ static int ccs_hold(u32 size, u32 count)
 		ccs_kccd_check(cls);
 		ccs_held[ccs_nheld] = slot;
 		WRITE_ONCE(ccs_nheld, ccs_nheld + 1);
+		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes +
+			   ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
 		count--;
 	}
 	return 0;

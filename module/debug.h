@@ -26,6 +26,7 @@ bool ccs_debug_inject_encrypt(void);
 void ccs_debug_convert_delay(unsigned int npages);
 void ccs_debug_init(struct dentry *dir);
 void ccs_debug_exit(void);
+bool ccs_debug_hold_bytes(const void *owner, u64 *bytes);
 
 /* kccd: allocations above a class's minimum chunk order fail */
 static inline bool ccs_debug_highorder_fail(void)
@@ -61,6 +62,7 @@ static inline bool ccs_debug_inject_encrypt(void) { return false; }
 static inline void ccs_debug_convert_delay(unsigned int npages) { }
 static inline void ccs_debug_init(struct dentry *dir) { }
 static inline void ccs_debug_exit(void) { }
+static inline bool ccs_debug_hold_bytes(const void *owner, u64 *bytes) { return false; }
 static inline bool ccs_debug_highorder_fail(void) { return false; }
 static inline bool ccs_debug_stall_kccd(void) { return false; }
 static inline void ccs_verify_note_shared(void *vaddr, unsigned int npages) { }

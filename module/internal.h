@@ -193,6 +193,9 @@ int ccs_debugfs_add_counters(void (*show)(struct seq_file *m));
  * @maps:		streaming slots handed out (one per page/sg entry)
  * @unmaps:		streaming slots given back (also by map_sg unwinding)
  * @bytes:		bytes bounced in by map
+ * @held:		bytes of streaming slots held now (slot sizes: added by
+ *			map, taken off by unmap; only the sum over CPUs means
+ *			anything)
  * @exhausted:		maps refused because the pool had no slot (back-pressure)
  * @errors:		refused or bogus requests: oversize, unreachable, unknown
  *			address on unmap/sync
@@ -206,6 +209,7 @@ struct ccs_dev_stats {
 	u64 maps;
 	u64 unmaps;
 	u64 bytes;
+	u64 held;
 	u64 exhausted;
 	u64 errors;
 	u64 fallbacks;
@@ -297,6 +301,7 @@ extern const struct dma_map_ops ccs_shim_ops;
 bool ccs_shim_mask_ok(struct device *dev, u64 mask);
 phys_addr_t ccs_shim_max_phys(void);
 void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum);
+bool ccs_shim_within_share(const void *owner);
 void ccs_shim_flush(void);
 void ccs_shim_counters(struct seq_file *m);
 

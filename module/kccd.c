@@ -631,6 +631,7 @@ int ccs_pool_setup(void)
 	if (!ccs_pool)
 		return -ENOMEM;
 	ccs_params_resolve(ccs_pool);
+	ccs_pool_set_reserve_gate(ccs_pool, ccs_shim_within_share);
 	memset(&ccs_ks, 0, sizeof(ccs_ks));
 	memset(&ccs_k, 0, sizeof(ccs_k));
 	ccs_k.order_cap = CCS_MAX_ORDER;

@@ -128,6 +128,7 @@ void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum)
 		sum->maps += READ_ONCE(s->maps);
 		sum->unmaps += READ_ONCE(s->unmaps);
 		sum->bytes += READ_ONCE(s->bytes);
+		sum->held += READ_ONCE(s->held);
 		sum->exhausted += READ_ONCE(s->exhausted);
 		sum->errors += READ_ONCE(s->errors);
 		sum->fallbacks += READ_ONCE(s->fallbacks);
@@ -136,6 +137,31 @@ void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum)
 		sum->coherent_frees += READ_ONCE(s->coherent_frees);
 		sum->coherent_bytes += READ_ONCE(s->coherent_bytes);
 	}
+}
+
+/**
+ * ccs_shim_within_share() - may @owner's small mappings take the reserve?
+ * @owner:	owner passed to ccs_slot_alloc(): an attached device, or (debug
+ *		flavour) test_hold
+ *
+ * The pool's reserve gate (ccs_pool_set_reserve_gate()).  A device that
+ * holds more than half of the arena in streaming slots is the burst the
+ * small reserve is kept from: its small mappings, like its large ones, must
+ * leave the reserve to the other devices (a NIC beside a disk at the cap),
+ * or a disk whose requests are mapped page by page takes it all.  Adds up
+ * the device's per-CPU counters: O(possible CPUs), paid only by a carve that
+ * reaches into the reserve.
+ */
+bool ccs_shim_within_share(const void *owner)
+{
+	const struct ccs_dev *cd = owner;
+	u64 held = 0;
+	int cpu;
+
+	if (!ccs_debug_hold_bytes(owner, &held))
+		for_each_possible_cpu(cpu)
+			held += READ_ONCE(per_cpu_ptr(cd->stats, cpu)->held);
+	return held <= ccs_pool_held_bytes(ccs_pool) / 2;
 }
 
 /* Is [dma, dma + size) reachable under @mask and the bus limit? */
@@ -248,6 +274,8 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 			     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
 			     dir);
 	this_cpu_add(cd->stats->bytes, size);
+	this_cpu_add(cd->stats->held,
+		     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
 	return dma;
 }
 
@@ -298,6 +326,8 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 	trace_cc_swiotlb_unmap(dev, dma, slot->orig, slot->size,
 			       ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
 			       dir);
+	this_cpu_sub(cd->stats->held,
+		     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
 	ccs_slot_free(ccs_pool, slot);
 	this_cpu_inc(cd->stats->unmaps);
 }
