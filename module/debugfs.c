@@ -87,9 +87,9 @@ static int ccs_stats_show(struct seq_file *m, void *v)
 		   as.bytes >> 10, as.units, as.free_units, as.free_bytes >> 10,
 		   as.largest_free >> 10, as.carved_bytes >> 10,
 		   as.mapped_bytes >> 10, ccs_max_pool_bytes() >> 10);
-	seq_printf(m, "arena: %llu slabs carved, %llu given back, %llu dry drains, %llu KiB kept for small slots; mapped high-water %llu KiB (held then %llu KiB)\n",
+	seq_printf(m, "arena: %llu slabs carved, %llu given back, %llu dry drains, %llu KiB kept for small slots (%llu carves of a device over its share kept out); mapped high-water %llu KiB (held then %llu KiB)\n",
 		   as.carves, as.slab_returns, as.dry_drains,
-		   as.small_reserve >> 10,
+		   as.small_reserve >> 10, as.reserve_gated,
 		   as.mapped_hiwater >> 10, as.held_at_mapped_hiwater >> 10);
 	seq_printf(m, "pages: %llu decrypted = %llu held + %llu re-encrypted + %llu leaked (%llu decrypt failed, %llu encrypt failed, %llu in use at unload)\n",
 		   cs.pages_decrypted, cs.pages_held, cs.pages_reencrypted,
@@ -139,6 +139,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("arena_slab_returns", as.slab_returns);
 	CCS_PUT("arena_dry_drains", as.dry_drains);
 	CCS_PUT("arena_small_reserve_bytes", as.small_reserve);
+	CCS_PUT("arena_reserve_gated", as.reserve_gated);
 	CCS_PUT("free_shared_bytes", ccs_pool_free_bytes(ccs_pool));
 	CCS_PUT("mapped_bytes", as.mapped_bytes);
 	CCS_PUT("mapped_bytes_hiwater", as.mapped_hiwater);

@@ -221,6 +221,7 @@ struct ccs_pool {
 	u32 check_epoch;
 	atomic_long_t bad_frees;
 	atomic_long_t dry_drains;
+	atomic_long_t reserve_gated;	/* carves the reserve gate kept out */
 	atomic_long_t draining;		/* a dry drain is running */
 
 	struct ccs_class classes[CCS_MAX_CLASSES];
@@ -519,7 +520,10 @@ static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
 	if (READ_ONCE(p->arena_free) >= c->slab_size + keep)
 		return keep;	/* the reserve is not reached */
 	gate = READ_ONCE(p->reserve_gate);
-	return !owner || !gate || gate(owner) ? 0 : keep;
+	if (!owner || !gate || gate(owner))
+		return 0;
+	atomic_long_inc(&p->reserve_gated);
+	return keep;
 }
 
 static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting,
@@ -1458,6 +1462,7 @@ void ccs_arena_stats(struct ccs_pool *p, struct ccs_arena_stats *st)
 	st->mapped_hiwater = max(atomic_long_read(&p->mapped_hiwater), 0L);
 	st->held_at_mapped_hiwater = READ_ONCE(p->held_at_hiwater);
 	st->dry_drains = atomic_long_read(&p->dry_drains);
+	st->reserve_gated = atomic_long_read(&p->reserve_gated);
 	st->small_reserve = READ_ONCE(p->small_reserve);
 }
 

@@ -122,6 +122,8 @@ struct ccs_class_stats {
  *		magazines back (so no class strands memory another needs)
  * @small_reserve: free bytes only small slots may carve now
  *		(ccs_pool_set_small_reserve())
+ * @reserve_gated: carves of small slots the reserve gate kept out of the
+ *		reserve (ccs_pool_set_reserve_gate())
  */
 struct ccs_arena_stats {
 	u64 bytes;
@@ -137,6 +139,7 @@ struct ccs_arena_stats {
 	u64 slab_returns;
 	u64 dry_drains;
 	u64 small_reserve;
+	u64 reserve_gated;
 };
 
 struct ccs_pool;	/* opaque; defined in pool.c */

@@ -878,6 +878,7 @@ static void test_reserve_gate(void)
 		n++;
 	CHECK_EQ(hog, 30);
 	CHECK(gate_calls > 0);
+	CHECK(astats(p).reserve_gated > 0);
 	CHECK_EQ(astats(p).free_bytes, 128 << 10);
 	for (nic = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
 						      &gate_nic, &cls, NULL));

@@ -374,16 +374,27 @@ bench_nic_refused() {
 	if [ "$1" = cc ]; then shim_field "$CCS_NET_PCI" exhausted; else bench_stockfail_count; fi
 }
 
+# bench_nic_gated SIDE: cc's carves kept out of the small reserve so far
+# (a device over its share); 0 for stock, which has no reserve
+bench_nic_gated() {
+	if [ "$1" = cc ]; then
+		sed -n 's/^arena_reserve_gated //p' "$CCS_DBG/counters"
+	else
+		echo 0
+	fi
+}
+
 # bench_nic: the virtio-net NIC under disk load, cc_swiotlb then stock (the
 # cap4 boot): the NIC moves 16 MiB each way to bench-sweep.host while fio
 # 256 KiB randrw QD64 x2 saturates the side's NVMe disk.  Per side,
 # nic-SIDE.env: the NIC's TX and RX drops, TCP retransmissions, maps
 # refused (cc: the NIC's exhausted counter; stock: swiotlb_tbl_map_single
-# failures, any device), the transfer's seconds, and ok=1 when both
+# failures, any device), cc's carves kept out of the small reserve
+# (reserve_gated), the transfer's seconds, and ok=1 when both
 # SHA-256 matched.  For cc the NIC is attached before its driver loads and
 # detached after.
 bench_nic() {
-	local side pci dev pid tx0 rx0 re0 ref0 t0 ok
+	local side pci dev pid tx0 rx0 re0 ref0 gated0 t0 ok
 	# shellcheck source=tests/vm/lib/net-lib.sh
 	. "$CCS_TOP/tests/vm/lib/net-lib.sh"
 	for side in cc stock; do
@@ -397,7 +408,7 @@ bench_nic() {
 		net_up "$CCS_NET_PCI"
 		dev=$(ccs_wait_blockdev "$pci")
 		tx0=$(net_stat "$NET_IFC" tx_dropped) rx0=$(net_stat "$NET_IFC" rx_dropped)
-		re0=$(net_retrans) ref0=$(bench_nic_refused $side)
+		re0=$(net_retrans) ref0=$(bench_nic_refused $side) gated0=$(bench_nic_gated $side)
 		fio --name="nic-bg-$side" --filename="$dev" --ioengine=libaio --direct=1 \
 			--rw=randrw --bs=256k --iodepth=64 --numjobs=2 --size=32m \
 			--offset_increment=64m --time_based --runtime=600 \
@@ -415,6 +426,7 @@ bench_nic() {
 			echo "rx_dropped=$(( $(net_stat "$NET_IFC" rx_dropped) - rx0 ))"
 			echo "tcp_retrans=$(( $(net_retrans) - re0 ))"
 			echo "maps_refused=$(( $(bench_nic_refused $side) - ref0 ))"
+			echo "reserve_gated=$(( $(bench_nic_gated $side) - gated0 ))"
 			echo "disk_errors=$(ccs_fio_field "$CCS_OUT/nic-bg-$side.json" errors)"
 		} >"$CCS_OUT/nic-$side.env"
 		echo "== nic $side: $(tr '\n' ' ' <"$CCS_OUT/nic-$side.env")"
