@@ -733,7 +733,9 @@ static const char *ccs_dev_how(const struct ccs_dev *cd)
  * One line per attached device:
  *   DEVICE driver=NAME how=bind|api|draining|leaked|stock-mask maps=N unmaps=N outstanding=N
  *   bytes=N exhausted=N errors=N fallbacks=N syncs=N coherent_allocs=N
- *   coherent_frees=N coherent_bytes=N
+ *   coherent_frees=N coherent_bytes=N held_bytes=N
+ * held_bytes: slot bytes of the streaming mappings outstanding (what the
+ * reserve gate weighs, ccs_shim_within_share())
  */
 static int ccs_devices_show(struct seq_file *m, void *v)
 {
@@ -743,14 +745,14 @@ static int ccs_devices_show(struct seq_file *m, void *v)
 	mutex_lock(&ccs_attach_lock);
 	list_for_each_entry(cd, &ccs_devs, node) {
 		ccs_dev_stats_sum(cd, &s);
-		seq_printf(m, "%s driver=%s how=%s maps=%llu unmaps=%llu outstanding=%lld bytes=%llu exhausted=%llu errors=%llu fallbacks=%llu syncs=%llu coherent_allocs=%llu coherent_frees=%llu coherent_bytes=%llu\n",
+		seq_printf(m, "%s driver=%s how=%s maps=%llu unmaps=%llu outstanding=%lld bytes=%llu exhausted=%llu errors=%llu fallbacks=%llu syncs=%llu coherent_allocs=%llu coherent_frees=%llu coherent_bytes=%llu held_bytes=%llu\n",
 			   dev_name(cd->dev),
 			   cd->dev->driver ? cd->dev->driver->name : "-",
 			   ccs_dev_how(cd),
 			   s.maps, s.unmaps, (s64)(s.maps - s.unmaps), s.bytes,
 			   s.exhausted, s.errors, s.fallbacks, s.syncs,
 			   s.coherent_allocs, s.coherent_frees,
-			   s.coherent_bytes);
+			   s.coherent_bytes, s.held);
 	}
 	mutex_unlock(&ccs_attach_lock);
 	return 0;

@@ -222,6 +222,7 @@ struct ccs_pool {
 	atomic_long_t bad_frees;
 	atomic_long_t dry_drains;
 	atomic_long_t reserve_gated;	/* carves the reserve gate kept out */
+	atomic_long_t lasting_bytes;	/* slot bytes of lasting slots in use */
 	atomic_long_t draining;		/* a dry drain is running */
 
 	struct ccs_class classes[CCS_MAX_CLASSES];
@@ -326,6 +327,13 @@ u64 ccs_pool_held_bytes(const struct ccs_pool *p)
 u64 ccs_pool_mapped_bytes(const struct ccs_pool *p)
 {
 	long n = atomic_long_read(&p->mapped);
+
+	return n > 0 ? n : 0;
+}
+
+u64 ccs_pool_lasting_bytes(const struct ccs_pool *p)
+{
+	long n = atomic_long_read(&p->lasting_bytes);
 
 	return n > 0 ? n : 0;
 }
@@ -498,16 +506,13 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
 }
 
 /*
- * Carve a new slab for class @cls out of the arena: a lasting slab (for
- * lasting slots only) in the unit that holds the most lasting slots, or a
- * plain one in the fullest unit.  No allocation: the slab descriptor and
- * its slot structs are those of the block's first grain.
- */
-/*
  * Free arena bytes a plain slab of @c carved for @owner must leave: the
  * small reserve (ccs_pool_set_small_reserve()), unless the slab's slots are
  * small and the gate lets @owner in.  The gate is asked only by a carve
  * that would reach into the reserve, so its cost stays off the common path.
+ * The answer for small slots is taken before the arena lock: a carve that
+ * races with another may let one slab of an owner the gate would keep out
+ * into the reserve, never refuse one it lets in.
  */
 static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
 			    const void *owner)
@@ -518,7 +523,7 @@ static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
 	if (!keep || c->slot_size > CCS_SMALL_SLOT_MAX)
 		return keep;
 	if (READ_ONCE(p->arena_free) >= c->slab_size + keep)
-		return keep;	/* the reserve is not reached */
+		return 0;	/* the reserve is not reached */
 	gate = READ_ONCE(p->reserve_gate);
 	if (!owner || !gate || gate(owner))
 		return 0;
@@ -526,6 +531,12 @@ static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
 	return keep;
 }
 
+/*
+ * Carve a new slab for class @cls out of the arena: a lasting slab (for
+ * lasting slots only) in the unit that holds the most lasting slots, or a
+ * plain one in the fullest unit.  No allocation: the slab descriptor and
+ * its slot structs are those of the block's first grain.
+ */
 static struct ccs_chunk *ccs_carve(struct ccs_pool *p, int cls, bool lasting,
 				   const void *owner)
 {
@@ -1092,6 +1103,8 @@ struct ccs_slot *ccs_slot_alloc_lasting(struct ccs_pool *p, size_t size,
 	slot->owner = owner;
 	slot->lasting = 1;
 	atomic_inc(&ccs_chunk_unit(slot->chunk)->lasting);
+	atomic_long_add(p->classes[ccs_slot_class(slot)].slot_size,
+			&p->lasting_bytes);
 	return slot;
 }
 
@@ -1127,6 +1140,7 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot)
 	if (slot->lasting) {
 		slot->lasting = 0;
 		atomic_dec(&ccs_chunk_unit(slot->chunk)->lasting);
+		atomic_long_sub(c->slot_size, &p->lasting_bytes);
 	}
 	atomic_long_dec(&c->in_use);
 	atomic_long_sub(c->slot_size, &p->mapped);

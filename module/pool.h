@@ -325,6 +325,13 @@ u64 ccs_pool_held_bytes(const struct ccs_pool *p);
 u64 ccs_pool_mapped_bytes(const struct ccs_pool *p);
 
 /**
+ * ccs_pool_lasting_bytes() - bytes of the slots in use that
+ * ccs_slot_alloc_lasting() handed out (any context)
+ * @p:	pool
+ */
+u64 ccs_pool_lasting_bytes(const struct ccs_pool *p);
+
+/**
  * ccs_pool_free_bytes() - free shared bytes: held minus mapped (any context)
  * @p:	pool
  *

@@ -148,20 +148,22 @@ void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum)
  * holds more than half of the arena in streaming slots is the burst the
  * small reserve is kept from: its small mappings, like its large ones, must
  * leave the reserve to the other devices (a NIC beside a disk at the cap),
- * or a disk whose requests are mapped page by page takes it all.  Adds up
- * the device's per-CPU counters: O(possible CPUs), paid only by a carve that
- * reaches into the reserve.
+ * or a disk whose requests are mapped page by page takes it all.  While no
+ * other owner holds a streaming slot there is nobody to keep it for, and
+ * the device may take it.  Adds up the device's per-CPU counters:
+ * O(possible CPUs), paid only by a carve that reaches into the reserve.
  */
 bool ccs_shim_within_share(const void *owner)
 {
 	const struct ccs_dev *cd = owner;
-	u64 held = 0;
+	u64 mapped = ccs_pool_mapped_bytes(ccs_pool), held = 0, own;
 	int cpu;
 
 	if (!ccs_debug_hold_bytes(owner, &held))
 		for_each_possible_cpu(cpu)
 			held += READ_ONCE(per_cpu_ptr(cd->stats, cpu)->held);
-	return held <= ccs_pool_held_bytes(ccs_pool) / 2;
+	own = ccs_pool_lasting_bytes(ccs_pool) + held;
+	return mapped <= own || held <= ccs_pool_held_bytes(ccs_pool) / 2;
 }
 
 /* Is [dma, dma + size) reachable under @mask and the bus limit? */

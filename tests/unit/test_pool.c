@@ -918,9 +918,11 @@ static void test_reserve_gate(void)
 	CHECK(s[n] != NULL);
 	if (s[n])
 		n++;
+	CHECK_EQ(ccs_pool_lasting_bytes(p), 65536);
 	check_bytes(p);
 	for (i = 0; i < n; i++)
 		ccs_slot_free(p, s[i]);
+	CHECK_EQ(ccs_pool_lasting_bytes(p), 0);
 	h_teardown(p);
 }
 

@@ -262,6 +262,7 @@ typedef struct {
 #define atomic_long_inc_return(a) __atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST)
 #define atomic_long_add_return(i, a) __atomic_add_fetch(&(a)->counter, (i), __ATOMIC_SEQ_CST)
 #define atomic_long_sub(i, a)	((void)__atomic_sub_fetch(&(a)->counter, (i), __ATOMIC_SEQ_CST))
+#define atomic_long_add(i, a)	((void)__atomic_add_fetch(&(a)->counter, (i), __ATOMIC_SEQ_CST))
 #define atomic_long_xchg(a, v)	__atomic_exchange_n(&(a)->counter, (v), __ATOMIC_SEQ_CST)
 #define atomic_long_try_cmpxchg(a, oldp, new)				\
 	__atomic_compare_exchange_n(&(a)->counter, (oldp), (new), false,	\
