@@ -153,6 +153,25 @@ static inline bool ccs_convert_untouched(int err)
 
 /**
  * struct ccs_convert_stats - conversion accounting
+ * @decrypt_calls:	set_memory_decrypted() calls (debugfs name kept: scripts
+ *			read it)
+ * @encrypt_calls:	set_memory_encrypted() calls (name kept likewise)
+ * @pages_decrypted:	pages handed to set_memory_decrypted()
+ * @pages_reencrypted:	pages made private again
+ * @pages_held:		pages shared now
+ * @pages_leaked:	pages never given back to the kernel (sum of the three
+ *			below)
+ * @pages_leaked_decrypt: of them, pages of a failed decrypt call
+ * @pages_leaked_encrypt: of them, pages of a failed encrypt call
+ * @pages_leaked_inuse:	of them, pages still in use by a device at unload
+ * @decrypt_failures:	decrypt calls that failed
+ * @encrypt_failures:	encrypt calls that failed
+ * @injected_failures:	of the failures, those injected (debug flavour)
+ * @convert_ns:		time spent in conversion calls
+ * @calls_kccd:		calls made by kccd
+ * @calls_sync:		calls made at load or unload
+ * @calls_other:	calls made anywhere else (the tests assert none)
+ * @calls_refused_atomic: calls refused because the caller could not sleep
  *
  * Invariant: pages_decrypted == pages_held + pages_reencrypted + pages_leaked.
  * pages_decrypted counts every page handed to set_memory_decrypted(), also

@@ -25,6 +25,22 @@ done
 rm -f /tmp/cp-$$.txt
 echo "style: checkpatch on ${#ksrc[@]} files: $([ $fail = 0 ] && echo clean || echo FAILED)"
 
+# kernel-doc comments (/** ... */) of the module must describe every
+# parameter and member: the kernel's own checker, from the first kernel's
+# headers (make deps installs them).
+k=$(tools/kvers.sh | awk '{print $1}')
+kd=/usr/src/linux-headers-$k/scripts/kernel-doc
+[ -r "$kd" ] || { echo "style: $kd missing (make deps)"; exit 1; }
+mapfile -t kdoc < <(find module include -name '*.[ch]' | sort)
+if perl "$kd" -none "${kdoc[@]}" >/tmp/kd-$$.txt 2>&1 && ! [ -s /tmp/kd-$$.txt ]; then
+	echo "style: kernel-doc on ${#kdoc[@]} files: clean"
+else
+	cat /tmp/kd-$$.txt
+	echo "style: kernel-doc FAILED"
+	fail=1
+fi
+rm -f /tmp/kd-$$.txt
+
 mapfile -t sh < <(grep -rlE '^#!/bin/(ba)?sh' tools tests .ci 2>/dev/null | grep -v -e '/build/' -e '\.bt$' | sort)
 sh+=(tests/vm/lib.sh)
 if shellcheck -S warning -x "${sh[@]}"; then
