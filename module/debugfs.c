@@ -168,6 +168,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("kccd_low_bytes", ks.low);
 	CCS_PUT("kccd_high_bytes", ks.high);
 	CCS_PUT("kccd_demand_bytes", ks.demand);
+	CCS_PUT("kccd_surplus_ms", ks.surplus_ms);
 	CCS_PUT("watermark_changes", ks.watermark_changes);
 	CCS_PUT("idle_drains", ks.idle_drains);
 	CCS_PUT("watermark_low_bytes", READ_ONCE(ccs_wm_low));

@@ -103,6 +103,8 @@ static inline void ccs_kccd_check(int cls)
  * @watermark_changes:	times @low or @high changed (tracepoint events)
  * @idle_drains:	classes whose cached slots kccd flushed after a window
  *		without an allocation
+ * @surplus_ms:	how long kccd has seen a surplus, as of its last pass (0:
+ *		none); units go back once it reaches reclaim_ms
  */
 struct ccs_kccd_stats {
 	u64 passes;
@@ -120,6 +122,7 @@ struct ccs_kccd_stats {
 	u64 demand;
 	u64 watermark_changes;
 	u64 idle_drains;
+	u64 surplus_ms;
 };
 
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st);

@@ -716,9 +716,14 @@ void ccs_kccd_stop(void)
  */
 void ccs_kccd_get_stats(struct ccs_kccd_stats *st)
 {
+	unsigned long since = READ_ONCE(ccs_k.surplus_since);
+
 	*st = ccs_ks;
 	st->kicks = atomic64_read(&ccs_kicks);
 	st->exhaustions = ccs_exhaustions_total();
+	/* as of kccd's last pass; racy by design (statistics) */
+	st->surplus_ms = READ_ONCE(ccs_k.surplus) ?
+			 jiffies_to_msecs(jiffies - since) : 0;
 }
 
 /**
