@@ -807,11 +807,45 @@ static void test_fallback_bounded(void)
 	h_teardown(p);
 }
 
-static void test_small_reserve(void)
+/* A pool of 2 MiB of arena, @reserve bytes of it kept as the small reserve. */
+static struct ccs_pool *reserve_pool(u32 reserve, ccs_reserve_gate_t gate)
 {
 	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+
+	h_add_arena(p, 2 << 20);
+	ccs_pool_set_small_reserve(p, reserve);
+	ccs_pool_set_reserve_gate(p, gate);
+	return p;
+}
+
+/* Take @size-byte slots for @owner into s[*n...] until the pool refuses. */
+static int fill(struct ccs_pool *p, struct ccs_slot **s, int *n, size_t size,
+		void *owner)
+{
+	int got = 0;
+
+	while (*n < 64 && (s[*n] = ccs_slot_alloc(p, 0, size, 0, 0, owner,
+						  NULL, NULL))) {
+		(*n)++;
+		got++;
+	}
+	return got;
+}
+
+static void free_all(struct ccs_pool *p, struct ccs_slot **s, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		ccs_slot_free(p, s[i]);
+	h_teardown(p);
+}
+
+static void test_small_reserve(void)
+{
+	struct ccs_pool *p = reserve_pool(128 << 10, NULL);
 	struct ccs_slot *s[64];
-	int n = 0, big, mid, small, i;
+	int n = 0;
 
 	/*
 	 * 2 MiB of arena, 128 KiB of it reserved for slots of one grain at
@@ -819,34 +853,19 @@ static void test_small_reserve(void)
 	 * take the rest, and without the reserve a 256 KiB slot takes the last
 	 * bytes.
 	 */
-	h_add_arena(p, 2 << 20);
-	ccs_pool_set_small_reserve(p, 128 << 10);
-	for (big = 0; n < 64 && (s[n] = alloc(p, 0, 256 << 10, 0, 0)); big++)
-		n++;
-	CHECK_EQ(big, 7);
-	for (mid = 0; n < 64 && (s[n] = alloc(p, 0, 128 << 10, 0, 0)); mid++)
-		n++;
-	CHECK_EQ(mid, 1);
+	CHECK_EQ(fill(p, s, &n, 256 << 10, NULL), 7);
+	CHECK_EQ(fill(p, s, &n, 128 << 10, NULL), 1);
 	CHECK_EQ(astats(p).free_bytes, 128 << 10);
-	for (small = 0; n < 64 && (s[n] = alloc(p, 0, 65536, 0, 0)); small++)
-		n++;
-	CHECK_EQ(small, 2);
+	CHECK_EQ(fill(p, s, &n, 65536, NULL), 2);
 	CHECK_EQ(astats(p).free_bytes, 0);
 	check_bytes(p);
-	for (i = 0; i < n; i++)
-		ccs_slot_free(p, s[i]);
-	h_teardown(p);
+	free_all(p, s, n);
 
-	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	h_add_arena(p, 2 << 20);
-	ccs_pool_set_small_reserve(p, 0);
-	for (n = 0, big = 0; n < 64 && (s[n] = alloc(p, 0, 256 << 10, 0, 0)); big++)
-		n++;
-	CHECK_EQ(big, 8);
+	p = reserve_pool(0, NULL);
+	n = 0;
+	CHECK_EQ(fill(p, s, &n, 256 << 10, NULL), 8);
 	CHECK_EQ(astats(p).free_bytes, 0);
-	for (i = 0; i < n; i++)
-		ccs_slot_free(p, s[i]);
-	h_teardown(p);
+	free_all(p, s, n);
 }
 
 static int gate_hog, gate_nic, gate_calls;
@@ -860,67 +879,41 @@ static bool gate_share(const void *owner)
 
 static void test_reserve_gate(void)
 {
-	struct ccs_pool *p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
+	struct ccs_pool *p = reserve_pool(128 << 10, gate_share);
 	struct ccs_slot *s[64];
-	int n = 0, hog, nic, i, cls;
+	int n = 0, cls;
 
 	/*
 	 * 2 MiB of arena, 128 KiB reserved: the owner the gate keeps out
 	 * stops 128 KiB short with small slots too, and another owner's
 	 * small slots take the rest.  Lasting slots are never gated.
 	 */
-	h_add_arena(p, 2 << 20);
-	ccs_pool_set_small_reserve(p, 128 << 10);
-	ccs_pool_set_reserve_gate(p, gate_share);
-	for (hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
-						      &gate_hog, &cls, NULL));
-	     hog++)
-		n++;
-	CHECK_EQ(hog, 30);
+	CHECK_EQ(fill(p, s, &n, 65536, &gate_hog), 30);
 	CHECK(gate_calls > 0);
 	CHECK(astats(p).reserve_gated > 0);
 	CHECK_EQ(astats(p).free_bytes, 128 << 10);
-	for (nic = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
-						      &gate_nic, &cls, NULL));
-	     nic++)
-		n++;
-	CHECK_EQ(nic, 2);
+	CHECK_EQ(fill(p, s, &n, 65536, &gate_nic), 2);
 	CHECK_EQ(astats(p).free_bytes, 0);
 	check_bytes(p);
-	for (i = 0; i < n; i++)
-		ccs_slot_free(p, s[i]);
-	h_teardown(p);
+	free_all(p, s, n);
 
 	/* no gate: every owner's small slots may take the reserve */
-	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	h_add_arena(p, 2 << 20);
-	ccs_pool_set_small_reserve(p, 128 << 10);
-	for (n = 0, hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
-							     &gate_hog, &cls,
-							     NULL)); hog++)
-		n++;
-	CHECK_EQ(hog, 32);
-	for (i = 0; i < n; i++)
-		ccs_slot_free(p, s[i]);
-	h_teardown(p);
+	p = reserve_pool(128 << 10, NULL);
+	n = 0;
+	CHECK_EQ(fill(p, s, &n, 65536, &gate_hog), 32);
+	free_all(p, s, n);
 
 	/* a lasting slot of the kept-out owner still takes the reserve */
-	p = ccs_pool_create(CCS_PRESET_POW2, 64 << 20, 1);
-	h_add_arena(p, 2 << 20);
-	ccs_pool_set_small_reserve(p, 128 << 10);
-	ccs_pool_set_reserve_gate(p, gate_share);
-	for (n = 0, hog = 0; n < 64 && (s[n] = ccs_slot_alloc(p, 0, 65536, 0, 0,
-							     &gate_hog, &cls,
-							     NULL)); hog++)
-		n++;
-	CHECK_EQ(hog, 30);
+	p = reserve_pool(128 << 10, gate_share);
+	n = 0;
+	CHECK_EQ(fill(p, s, &n, 65536, &gate_hog), 30);
 	s[n] = ccs_slot_alloc_lasting(p, 65536, 0, &gate_hog, &cls);
 	CHECK(s[n] != NULL);
 	if (s[n])
 		n++;
 	CHECK_EQ(ccs_pool_lasting_bytes(p), 65536);
 	check_bytes(p);
-	for (i = 0; i < n; i++)
+	for (int i = 0; i < n; i++)
 		ccs_slot_free(p, s[i]);
 	CHECK_EQ(ccs_pool_lasting_bytes(p), 0);
 	h_teardown(p);
