@@ -323,6 +323,22 @@ static void ccs_backoff(void)
 }
 
 /*
+ * While the arena cannot grow (at max_pool_mb, or conversions off or
+ * failing), its last CCS_SMALL_RESERVE free bytes go to slots of at most
+ * CCS_SMALL_SLOT_MAX (one grain) only: one device's burst of large mappings
+ * then cannot take every byte and leave another device's small ones (a
+ * NIC's packets and their fragments) failing.  While it can grow, kccd's
+ * growth is the answer to a burst.
+ */
+static void ccs_update_small_reserve(void)
+{
+	bool stuck = ccs_convert_paused() || ccs_convert_failing() ||
+		     ccs_total_held() + SZ_64K > ccs_max_pool_bytes();
+
+	ccs_pool_set_small_reserve(ccs_pool, stuck ? CCS_SMALL_RESERVE : 0);
+}
+
+/*
  * Add one unit to the arena: allocate (largest order first, at most what
  * the cap leaves), decrypt with one call, hand to the pool.  Returns the
  * unit size, -ENOSPC at the cap, -ENOMEM when no pages, or the conversion
@@ -386,6 +402,11 @@ static long ccs_grow_one(void)
 		ccs_k.order_cap++;
 
 	memset(vaddr, 0, size);	/* the host sees zeroes, not old contents */
+	/*
+	 * The held bytes count this unit now: if it reaches the cap, the
+	 * reserve must be in force before a burst can carve the unit.
+	 */
+	ccs_update_small_reserve();
 	ret = ccs_arena_add(ccs_pool, vaddr, page_to_phys(page), size);
 	if (ret) {
 		pr_warn_ratelimited("adding a %u KiB unit to the arena failed: %d\n",
@@ -426,22 +447,6 @@ static int ccs_shrink_one(u32 max_size)
 		__free_pages(virt_to_page(vaddr), get_order(size));
 	trace_cc_swiotlb_reclaim(0, size, ktime_get_ns() - t0);
 	return 0;
-}
-
-/*
- * While the arena cannot grow (at max_pool_mb, or conversions off or
- * failing), its last CCS_SMALL_RESERVE free bytes go to slots of at most
- * CCS_SMALL_SLOT_MAX (one grain) only: one device's burst of large mappings
- * then cannot take every byte and leave another device's small ones (a
- * NIC's packets and their fragments) failing.  While it can grow, kccd's
- * growth is the answer to a burst.
- */
-static void ccs_update_small_reserve(void)
-{
-	bool stuck = ccs_convert_paused() || ccs_convert_failing() ||
-		     ccs_total_held() + SZ_64K > ccs_max_pool_bytes();
-
-	ccs_pool_set_small_reserve(ccs_pool, stuck ? CCS_SMALL_RESERVE : 0);
 }
 
 /*
@@ -518,7 +523,7 @@ static long ccs_kccd_pass(void)
 
 			/* kicks cannot help before these are over */
 			ccs_kicks_muted = ret < 0;
-			/* the unit that reaches the cap sets the reserve */
+			/* a failed conversion may have made the arena stuck */
 			ccs_update_small_reserve();
 			if (ret == -ENOSPC)
 				return msecs_to_jiffies(CCS_CAP_WAIT_MS);
