@@ -66,7 +66,6 @@
 #define CCS_PAUSED_MS		100	/* look again while conversions are off */
 #define CCS_CAP_WAIT_MS		20	/* at the cap: kicks cannot help sooner */
 #define CCS_GROW_BATCH		8	/* units per pass before re-checking */
-#define CCS_SMALL_RESERVE	SZ_128K	/* see ccs_update_small_reserve() */
 #define CCS_MIN_ORDER		(CCS_GRAIN_SHIFT - PAGE_SHIFT)
 #define CCS_MAX_ORDER		(CCS_UNIT_MAX_SHIFT - PAGE_SHIFT)
 #define CCS_GFP		(GFP_KERNEL | __GFP_NOWARN | __GFP_NORETRY)
@@ -324,18 +323,23 @@ static void ccs_backoff(void)
 
 /*
  * While the arena cannot grow (at max_pool_mb, or conversions off or
- * failing), its last CCS_SMALL_RESERVE free bytes go to slots of at most
- * CCS_SMALL_SLOT_MAX (one grain) only: one device's burst of large mappings
- * then cannot take every byte and leave another device's small ones (a
- * NIC's packets and their fragments) failing.  While it can grow, kccd's
- * growth is the answer to a burst.
+ * failing), its last free bytes go to slots of at most CCS_SMALL_SLOT_MAX
+ * (one grain) only: one device's burst of large mappings then cannot take
+ * every byte and leave another device's small ones (a NIC's packets and
+ * their fragments) failing.  The reserve is a sixteenth of max_pool_mb,
+ * 128 KiB to 256 KiB (whole grains): a NIC's transmit ring alone can hold
+ * over a hundred 2 KiB slots beyond its receive buffers, and at a 2 MiB cap
+ * a disk's large mappings need every byte they can get.  While kccd can
+ * grow, its growth is the answer to a burst.
  */
 static void ccs_update_small_reserve(void)
 {
 	bool stuck = ccs_convert_paused() || ccs_convert_failing() ||
 		     ccs_total_held() + SZ_64K > ccs_max_pool_bytes();
+	u64 reserve = clamp_t(u64, ccs_max_pool_bytes() / 16, SZ_128K, SZ_256K);
 
-	ccs_pool_set_small_reserve(ccs_pool, stuck ? CCS_SMALL_RESERVE : 0);
+	reserve = round_down(reserve, CCS_GRAIN_SIZE);
+	ccs_pool_set_small_reserve(ccs_pool, stuck ? reserve : 0);
 }
 
 /*
