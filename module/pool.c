@@ -345,6 +345,11 @@ u64 ccs_pool_free_bytes(const struct ccs_pool *p)
 	return held > mapped ? held - mapped : 0;
 }
 
+u64 ccs_pool_uncarved_bytes(const struct ccs_pool *p)
+{
+	return READ_ONCE(p->arena_free);
+}
+
 /* ---- arena (arena_lock held) -------------------------------------------- */
 
 static inline u32 ccs_grain_idx(const struct ccs_grain *g)

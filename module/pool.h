@@ -18,7 +18,7 @@
  * Contexts:
  *   ccs_slot_alloc(), ccs_slot_free(), ccs_slot_lookup(), ccs_class_for(),
  *   ccs_class_avail(), ccs_slot_phys/vaddr/class(), ccs_pool_free_bytes(),
- *   ccs_pool_mapped_bytes(), ccs_pool_held_bytes():
+ *   ccs_pool_mapped_bytes(), ccs_pool_held_bytes(), ccs_pool_uncarved_bytes():
  *	any context, hardirq included; never sleep, never allocate.
  *   ccs_pool_drain(), ccs_class_stats(), ccs_arena_stats(),
  *   ccs_pool_reset_hiwater(), ccs_pool_take_peak(), ccs_pool_check():
@@ -339,6 +339,13 @@ u64 ccs_pool_lasting_bytes(const struct ccs_pool *p);
  * class dry flushes them back to the arena.
  */
 u64 ccs_pool_free_bytes(const struct ccs_pool *p);
+
+/**
+ * ccs_pool_uncarved_bytes() - arena bytes no class has carved (any context,
+ * no locks): the only free bytes that any class can take as a new slab.
+ * @p:		pool
+ */
+u64 ccs_pool_uncarved_bytes(const struct ccs_pool *p);
 
 /**
  * ccs_pool_take_peak() - highest mapped bytes since the previous call
