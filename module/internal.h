@@ -76,17 +76,15 @@ u64 ccs_kccd_class_exhaustions(int cls);
  * ccs_kccd_check() - wake kccd if the arena's free bytes fell under low
  * @cls:	class a slot was just taken from (informational)
  *
- * Free is both held - mapped and the bytes no class has carved: slots
- * cached by one class are no use to another that needs a new slab.  For
- * the map path after every successful slot allocation: any context, no
- * locks, four reads and two compares in the common case.
+ * Free means the bytes no class has carved: slots cached by one class are
+ * no use to another that needs a new slab.  Mapped bytes are slots of
+ * carved slabs, so this also covers held - mapped.  For the map path
+ * after every successful slot allocation: any context, no locks, one read
+ * and one compare in the common case.
  */
 static inline void ccs_kccd_check(int cls)
 {
-	u64 low = READ_ONCE(ccs_kccd_low_bytes);
-
-	if (ccs_pool_free_bytes(ccs_pool) < low ||
-	    ccs_pool_uncarved_bytes(ccs_pool) < low)
+	if (ccs_pool_uncarved_bytes(ccs_pool) < READ_ONCE(ccs_kccd_low_bytes))
 		ccs_kccd_kick(cls);
 }
 

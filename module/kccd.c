@@ -177,8 +177,9 @@ static u64 ccs_total_held(void)
 
 /*
  * Free shared bytes at the peak of demand: held minus the most that was
- * mapped in the last two windows (or now), or minus what the classes have
- * carved now if that is more.  Growth is decided on it, as the surplus is:
+ * mapped in the last two windows, or minus what the classes have carved now
+ * if that is more (every mapped byte is in a carved slab, so carved covers
+ * what is mapped now).  Growth is decided on it, as the surplus is:
  * a workload whose mapped bytes swing gets its arena grown when its peaks
  * leave less than low, not only when a pass happens to sample a peak (or a
  * mapping fails) seconds later.  Carved bytes count because a class's
@@ -190,7 +191,7 @@ static u64 ccs_free_at_peak(void)
 {
 	u64 held = ccs_pool_held_bytes(ccs_pool);
 	u64 carved = held - min(ccs_pool_uncarved_bytes(ccs_pool), held);
-	u64 used = max3(ccs_pool_mapped_bytes(ccs_pool), ccs_ks.demand, carved);
+	u64 used = max(ccs_ks.demand, carved);
 
 	return held > used ? held - used : 0;
 }
