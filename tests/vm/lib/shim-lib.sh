@@ -25,6 +25,26 @@ shim_attached() {
 	grep -q "^$1 .*how=bind" "$CCS_DBG/devices"
 }
 
+# shim_wait_attached PCI: the shim's table lists PCI (the driver bound
+# through it) within 10 s
+shim_wait_attached() {
+	for _ in $(seq 1 100); do
+		[ -r "$CCS_DBG/devices" ] && shim_attached "$1" && return 0
+		sleep 0.1
+	done
+	ccs_fail "$1 not attached after bind"
+}
+
+# shim_no_leaked_entry WHEN: no device was detached with allocations
+# outstanding (the module then marks it how=leaked and stays pinned)
+shim_no_leaked_entry() {
+	if grep -q ' how=leaked ' "$CCS_DBG/devices"; then
+		grep ' how=leaked ' "$CCS_DBG/devices"
+		dmesg | grep 'outstanding: driver bug' | tail -n 3
+		ccs_fail "$1: a device was detached with allocations outstanding"
+	fi
+}
+
 # shim_balanced PCI: every streaming mapping of PCI was unmapped
 shim_balanced() {
 	local maps unmaps
