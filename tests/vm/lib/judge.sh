@@ -22,9 +22,13 @@
 #                     tracefs instances, kprobes: guest-run.sh)
 #   kmsg              the case's slice of the kernel log (/dev/kmsg records)
 #   console           its slice of the serial console (host only)
+#   output            the case's stdout and stderr (bash's own errors fail it)
 #   taint-before/-after, dma-errors-before/-after, kmemleak, host-rc
 # shellcheck source=tests/vm/lib/kernel-problems.sh
 . "$CCS_TOP/tests/vm/lib/kernel-problems.sh"
+
+# bash's messages for a script that cannot run as written
+CCS_SHELL_ERR=': command not found$|: syntax error|: bad substitution$|: unbound variable$'
 
 # Warning-level lines with the module's name that are not its own reports
 CCS_MOD_BENIGN='loading out-of-tree module taints kernel|module verification failed: signature'
@@ -84,6 +88,12 @@ ccs_judge() {
 		echo "host side of the case failed (see $d/host-output)"
 	fi
 	[ -s "$d/state-problems" ] && echo "left state behind: $(head -n 1 "$d/state-problems")"
+	# bash's own errors mean the script did not run as written, even when
+	# its exit status says it did (a missing helper is "command not found"
+	# and the line after it runs on)
+	[ -s "$d/output" ] && grep -m 1 -E "$CCS_SHELL_ERR" "$d/output" | while IFS= read -r line; do
+		echo "shell error in the case's output: $line"
+	done
 	for f in kmsg console; do [ -L "$d/$f" ] || _judge_problems "$d/$f"; done | sort -u >"$d/kernel-problems"
 	[ -s "$d/kernel-problems" ] && echo "kernel log: $(head -n 1 "$d/kernel-problems")"
 	if [ -s "$d/kmsg" ]; then
