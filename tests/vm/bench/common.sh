@@ -344,12 +344,44 @@ bench_cells() {
 				dev=${cell%%:*} wl=${cell#*:}
 				bench_hung_skip "$set $dev $wl $side rep $r/$reps" && return 1
 				bench_step "$set $dev $wl $side rep $r/$reps"
+				if [ "$side" != stock ] && ! bench_settle "$set-$dev-$wl-$side-r$r"; then
+					echo "fio $set $dev $wl $side rep $r/$reps: settle failed"
+				fi
 				# shellcheck disable=SC2046
 				bench_fio "$set-$dev-$wl-$side-r$r" "$wl" $(bench_disks "$dev" "$side")
 			done
 		done
 	done
 	bench_emu off
+}
+
+# bench_settle TAG: before a cell of cc_swiotlb, let kccd give back what the
+# cells before it grew, so that the cell's steady-state window (after its
+# first 2 s of I/O) counts the conversions of its own workload only.  With
+# the bench's reclaim_ms of 2000, a larger previous cell's demand leaves
+# kccd's two windows 2-4 s after it ends, and the surplus goes back 2 s
+# later: inside the next cell's window.  reclaim_ms is lowered to 100 for
+# the settle and restored before the cell, which then grows from what kccd
+# keeps at idle; the settle ends when shared_bytes has not moved for
+# 500 ms (at most 8 s).  fio-TAG.settle records the give-back.
+bench_settle() {
+	local tag=$1 p=/sys/module/cc_swiotlb/parameters/reclaim_ms old
+	local t0 s0 c0 s c last n=0 still=0
+	[ -w "$p" ] || return 0
+	old=$(<"$p") || return 1
+	read -r t0 s0 _ _ _ _ _ c0 < <(bench_sample)
+	[ -n "${c0:-}" ] || return 1
+	echo 100 >"$p" || return 1
+	last=$s0
+	while [ $n -lt 80 ] && [ $still -lt 5 ]; do
+		sleep 0.1
+		read -r _ s _ _ _ _ _ c < <(bench_sample)
+		if [ "${s:-}" = "$last" ]; then still=$((still + 1)); else still=0 last=${s:-}; fi
+		n=$((n + 1))
+	done
+	echo "$old" >"$p" || return 1
+	echo "conversions=$((${c:-$c0} - c0)) shared_before=$s0 shared_after=${s:-$s0} ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )) settled=$([ $still -ge 5 ] && echo 1 || echo 0)" \
+		>"$CCS_OUT/fio-$tag.settle"
 }
 
 # bench_hung_skip WHAT: after a hung run nothing more is measured in this
