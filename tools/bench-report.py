@@ -204,23 +204,10 @@ def fio_runs(raw, boot):
             "rep": int(parts[4][1:]), "fio": f, "hung": hung,
             "before": read_kv(base + ".before"), "after": read_kv(base + ".after"),
             "samples": read_samples(base + ".samples"),
-            "settle": read_settle(base + ".settle"),
+            # bench_settle's record before a cc run (none for stock)
+            "settle": read_kv(base + ".settle"),
         })
     return runs
-
-
-def read_settle(path):
-    """The settle before a cc run (bench_settle): {conversions, shared_before, ..., settled}, or None."""
-    if not os.path.exists(path):
-        return None
-    out = {}
-    for f in open(path).read().split():
-        k, _, v = f.partition("=")
-        try:
-            out[k] = int(v)
-        except ValueError:
-            pass
-    return out
 
 
 def cell_runs(runs, set_, dev, wl, side):
@@ -502,7 +489,7 @@ def build(results):
 
     # -- the settles before cc runs (bench_settle): what kccd gave back
     # between cells, outside every measured window
-    st = [r["settle"] for b in runs for r in runs[b] if r.get("settle")]
+    st = [r["settle"] for b in runs for r in runs[b] if "settled" in r["settle"]]
     if st:
         summary["settle"] = {
             "runs": len(st),

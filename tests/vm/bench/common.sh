@@ -381,8 +381,13 @@ bench_settle() {
 		n=$((n + 1))
 	done
 	echo "$old" >"$p" || return 1
-	echo "conversions=$((${c:-$c0} - c0)) shared_before=$s0 shared_after=${s:-$s0} ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )) settled=$([ $still -ge 5 ] && echo 1 || echo 0)" \
-		>"$CCS_OUT/fio-$tag.settle"
+	{
+		echo "conversions $((${c:-$c0} - c0))"
+		echo "shared_before $s0"
+		echo "shared_after ${s:-$s0}"
+		echo "ms $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))"
+		echo "settled $([ $still -ge 5 ] && echo 1 || echo 0)"
+	} >"$CCS_OUT/fio-$tag.settle"
 }
 
 # bench_hung_skip WHAT: after a hung run nothing more is measured in this
