@@ -61,10 +61,21 @@
 #define CCS_GRAIN_SLOTS		(1U << (CCS_GRAIN_SHIFT - CCS_MIN_SLOT_SHIFT))
 #define CCS_UNIT_ORDERS		(CCS_UNIT_MAX_SHIFT - CCS_GRAIN_SHIFT + 1)
 
-/* A magazine holds at most this many bytes of slots, within these bounds. */
-#define CCS_MAG_BYTES		(256U * 1024)
-#define CCS_MAG_MIN		2U
+/*
+ * What a class may cache is bounded in bytes, not in slots: a magazine
+ * holds at most CCS_MAG_BYTES of slots (one slot at least, at most
+ * CCS_MAG_MAX), and the depot at most CCS_DEPOT_BYTES of full magazines (two
+ * at least, 2 per CPU + 4 at most).  Cached slots keep their slabs carved,
+ * and kccd counts carved bytes as taken: a cache sized in slots let the
+ * large classes of a mixed-size workload hold several MiB that no mapping
+ * used, filled over seconds and grew the arena late.  A large slot's copy
+ * costs far more than a trip to its class lock, so large classes lose
+ * nothing by caching few.
+ */
+#define CCS_MAG_BYTES		(64U * 1024)
+#define CCS_MAG_MIN		1U
 #define CCS_MAG_MAX		64U
+#define CCS_DEPOT_BYTES		(512U * 1024)
 
 /*
  * A mapping may fall back to a class whose slots are at most this many
@@ -1951,7 +1962,8 @@ static int ccs_class_init(struct ccs_pool *p, int cls, unsigned int shift)
 			     CCS_MAG_MAX);
 	/* half a magazine: enough to amortise the class lock, not hoard */
 	c->batch = max(c->mag_cap / 2, 1U);
-	c->depot_size = 2 * p->nr_cpus + 4;
+	c->depot_size = clamp_t(u32, CCS_DEPOT_BYTES / (c->mag_cap * c->slot_size),
+				2, 2 * p->nr_cpus + 4);
 	c->nr_mags = 2 * p->nr_cpus + c->depot_size;
 	/* a line of its own: magazines of different CPUs must not share one */
 	c->mag_stride = ALIGN(sizeof(struct ccs_mag) +

@@ -152,7 +152,8 @@ struct ccs_pool;	/* opaque; defined in pool.c */
  * @nr_cpus:	number of CPU ids (kernel: nr_cpu_ids; userspace: threads)
  *
  * Allocates every magazine the pool will ever use (per class: 2 per CPU and
- * a depot of 2 * @nr_cpus + 4), so the map path never allocates.  May sleep.
+ * a depot of 2 to 2 * @nr_cpus + 4, by slot size), so the map path never
+ * allocates.  May sleep.
  *
  * Return: the pool, or NULL on allocation failure or bad arguments.
  */

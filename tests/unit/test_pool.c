@@ -358,7 +358,7 @@ static void test_lookup(void)
 	static phys_addr_t chunks[NCH];
 	struct ccs_slot *s[8];
 	phys_addr_t lo, hi;
-	int i;
+	int i, j;
 
 	/* many units, to get long lists if lookup were linear */
 	for (i = 0; i < NCH; i++)
@@ -387,7 +387,16 @@ static void test_lookup(void)
 	CHECK(!ccs_slot_lookup(p, lo - 1));
 	CHECK(!ccs_slot_lookup(p, hi + 12345));
 	CHECK(!ccs_slot_lookup(p, 0xfffffffffffff000ULL));
-	CHECK(!ccs_slot_lookup(p, chunks[NCH - 5] + 100));	/* not carved */
+	/* inside a unit that holds none of the slots in use */
+	for (j = NCH - 1; j >= 0; j--) {
+		for (i = 0; i < 8 && s[i]; i++)
+			if (slot_base(p, s[i]) - chunks[j] < (2 << 20))
+				break;
+		if (i == 8)
+			break;
+	}
+	CHECK(j >= 0);
+	CHECK(j < 0 || !ccs_slot_lookup(p, chunks[j] + 100));
 	for (i = 0; i < 8 && s[i]; i++) {
 		phys_addr_t phys = ccs_slot_phys(s[i]);
 
@@ -1112,7 +1121,7 @@ static void test_cross_cpu_and_steal(void)
 	struct ccs_slot *s[8];
 	int i, round;
 
-	/* class 7 (64 KiB): 8 slots, magazines of 4 */
+	/* class 7 (64 KiB): 8 slots, magazines of one slot */
 	h_add_arena(p, 512 << 10);
 	for (round = 0; round < 4; round++) {
 		/* cpu 1 takes everything, cpu 2 frees it into its magazines */
@@ -1289,6 +1298,51 @@ static void test_dry_class_drains_others(void)
 			ccs_slot_free(p, big[i]);
 	uenv_set_cpu(0);
 	h_teardown(p);
+}
+
+/*
+ * What a class caches is bounded in bytes: a mixed-size workload that
+ * frees on another CPU than it allocates fills magazines and depot, and
+ * every cached slot keeps its slab carved (counted as taken by kccd).
+ * Magazines hold at most 64 KiB of slots (one slot at least), the depot
+ * at most 512 KiB of full magazines (two at least).
+ */
+static void test_cache_bounded_in_bytes(void)
+{
+	static const u32 sizes[] = { 4096, 65536, 262144 };
+	static struct ccs_slot *s[512];
+	unsigned int k;
+
+	for (k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct ccs_pool *p = stocked_pool(CCS_PRESET_POW2);
+		u32 sz = sizes[k], mag = sz > 65536 ? sz : 65536;
+		u64 bound = 2 * 2 * mag + (2 * mag > (512 << 10) ? 2 * mag : 512 << 10);
+		int i, n = (8 << 20) / sz, cls = -1;
+		struct ccs_class_stats st;
+
+		if (n > 512)
+			n = 512;
+		uenv_set_cpu(0);
+		for (i = 0; i < n; i++) {
+			s[i] = alloc(p, 0, sz, 0, 0);
+			CHECK(s[i]);
+			if (s[i])
+				cls = ccs_slot_class(s[i]);
+		}
+		uenv_set_cpu(1);
+		for (i = 0; i < n; i++)
+			if (s[i])
+				ccs_slot_free(p, s[i]);
+		CHECK(cls >= 0);
+		st = stats(p, cls < 0 ? 0 : cls);
+		CHECK_EQ(st.slot_size, sz);
+		CHECK_EQ(st.in_use, 0);
+		CHECK(st.cached > 0);
+		CHECK(st.cached * sz <= bound);
+		check_bytes(p);
+		uenv_set_cpu(0);
+		h_teardown(p);
+	}
 }
 
 /* Large mappings take contiguous runs; they fail only when none exists. */
@@ -1479,6 +1533,7 @@ static const struct {
 	{ "lookup_small_hash", test_lookup_small_hash },
 	{ "scarce_class_fair_share", test_scarce_class_fair_share },
 	{ "dry_class_drains_others", test_dry_class_drains_others },
+	{ "cache_bounded_in_bytes", test_cache_bounded_in_bytes },
 	{ "contiguous_runs", test_contiguous_runs },
 	{ "no_byte_lost", test_no_byte_lost },
 	{ "model_pow2", test_model },
