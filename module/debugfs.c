@@ -171,6 +171,7 @@ static int ccs_counters_show(struct seq_file *m, void *v)
 	CCS_PUT("kccd_surplus_ms", ks.surplus_ms);
 	CCS_PUT("watermark_changes", ks.watermark_changes);
 	CCS_PUT("idle_drains", ks.idle_drains);
+	CCS_PUT("kccd_cache_flushes", ks.cache_flushes);
 	CCS_PUT("watermark_low_bytes", READ_ONCE(ccs_wm_low));
 	CCS_PUT("watermark_high_bytes", READ_ONCE(ccs_wm_high));
 	CCS_PUT("exhaustion_events", ks.exhaustions);

@@ -105,6 +105,7 @@ static inline void ccs_kccd_check(int cls)
  * @demand:	peak mapped bytes over the demand window, last pass
  * @watermark_changes:	times @low or @high changed (tracepoint events)
  * @idle_drains:	classes whose cached slots kccd flushed after a window
+ * @cache_flushes:	flushes of every class's cached slots before growing
  *		without an allocation
  * @surplus_ms:	how long kccd has seen a surplus, as of its last pass (0:
  *		none); units go back once it reaches reclaim_ms
@@ -125,6 +126,7 @@ struct ccs_kccd_stats {
 	u64 demand;
 	u64 watermark_changes;
 	u64 idle_drains;
+	u64 cache_flushes;
 	u64 surplus_ms;
 };
 

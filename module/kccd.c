@@ -104,6 +104,7 @@ static struct {
 	unsigned int order_cap;		/* largest order tried */
 	u64 exh_seen;
 	u64 dry_seen;			/* the pool's dry drains, last pass */
+	unsigned long flushed_at;	/* last flush of the caches for bytes */
 	u64 allocs_seen[CCS_MAX_CLASSES];	/* class allocations, last window */
 } ccs_k;
 
@@ -518,6 +519,22 @@ static long ccs_kccd_pass(void)
 		ccs_k.exh_seen = exh;
 	short_bytes = free < READ_ONCE(ccs_kccd_low_bytes) ||
 		      exh != ccs_k.exh_seen;
+	/*
+	 * Short by bytes alone (no mapping failed, no dry drain): the
+	 * classes' cached slots keep their slabs carved, and in a mixed-size
+	 * workload they fill over seconds, so first give them back to the
+	 * arena (a pass over the per-CPU locks) and grow (a conversion) only
+	 * if that was not enough.  At most once per sample period: a flush
+	 * empties the magazines the map path runs on.
+	 */
+	if (short_bytes && exh == ccs_k.exh_seen && !dry_short &&
+	    time_after_eq(now, ccs_k.flushed_at + sample)) {
+		ccs_k.flushed_at = now;
+		ccs_pool_drain(ccs_pool, -1);
+		ccs_ks.cache_flushes++;
+		free = ccs_free_at_peak();
+		short_bytes = free < READ_ONCE(ccs_kccd_low_bytes);
+	}
 	if (dry_short)
 		ccs_k.surplus = false;
 	if (short_bytes || (dry_short && free < ccs_k.high)) {
@@ -652,6 +669,7 @@ int ccs_pool_setup(void)
 	ccs_k.order_cap = CCS_MAX_ORDER;
 	ccs_k.window_start = jiffies;
 	ccs_k.backoff_until = jiffies;
+	ccs_k.flushed_at = jiffies - ccs_window_jiffies();
 	for (cls = 0; cls < CCS_MAX_CLASSES; cls++)
 		atomic64_set(&ccs_exhaustions[cls], 0);
 	atomic64_set(&ccs_kicks, 0);
