@@ -105,8 +105,8 @@ static inline void ccs_kccd_check(int cls)
  * @demand:	peak mapped bytes over the demand window, last pass
  * @watermark_changes:	times @low or @high changed (tracepoint events)
  * @idle_drains:	classes whose cached slots kccd flushed after a window
- * @cache_flushes:	flushes of every class's cached slots before growing
  *		without an allocation
+ * @cache_flushes:	flushes of every class's cached slots before growing
  * @surplus_ms:	how long kccd has seen a surplus, as of its last pass (0:
  *		none); units go back once it reaches reclaim_ms
  */
