@@ -31,6 +31,12 @@
  * pool may be growing) until fill_wait_ms pass without progress; the
  * result line says how many were wanted and held.
  *
+ * With depth=D > 1 each thread keeps D mappings in flight, as a driver
+ * with a queue of D requests does: every op maps a new buffer (D distinct
+ * buffers while they fit in BENCH_MAX_SIZE) and, once D are mapped, first
+ * unmaps the oldest.  The pool then has D slots out per thread instead of
+ * one hot slot.
+ *
  * Each measurement is a warm-up pass and then reps= timed passes of iters=
  * operations per thread (iters=0: sized so a pass moves about 8 MiB).  The
  * passes of the devices and of memcpy alternate, in an order that rotates
@@ -75,6 +81,7 @@
 #define BENCH_MIN_ITERS		32U
 #define BENCH_MAX_ITERS		2000U
 #define BENCH_MAX_SIZE		(4U << 20)
+#define BENCH_MAX_DEPTH		64U
 
 static char *dev[BENCH_MAX_DEVS];
 static int ndev;
@@ -137,6 +144,10 @@ static unsigned int iters;
 module_param(iters, uint, 0444);
 MODULE_PARM_DESC(iters, "operations per pass and thread (0: about 8 MiB per pass)");
 
+static unsigned int depth = 1;
+module_param(depth, uint, 0444);
+MODULE_PARM_DESC(depth, "mappings each thread keeps in flight (1..64): map a new one, unmap the oldest");
+
 static bool do_memcpy = true;
 module_param_named(memcpy, do_memcpy, bool, 0444);
 MODULE_PARM_DESC(memcpy, "also time a plain memcpy both ways");
@@ -160,6 +171,7 @@ struct bench_thread {
 	struct bench_run *run;
 	void *src;
 	void *dst;
+	size_t len;			/* bytes at src and at dst */
 	u64 ns;
 	u64 ops;
 	u64 failures;
@@ -186,7 +198,45 @@ static int bench_thread_fn(void *data)
 
 	bench_barrier(run);
 	start = ktime_get_ns();
-	if (run->dev) {
+	if (run->dev && depth > 1) {
+		dma_addr_t ring[BENCH_MAX_DEPTH];
+		unsigned int d = min(depth, BENCH_MAX_DEPTH), n = 0, head = 0;
+
+		/*
+		 * Like a queue of d requests: each op maps a new buffer and,
+		 * once d are in flight, unmaps the oldest first.  The d
+		 * buffers are distinct while d * size fits in the thread's
+		 * buffer (bench_alloc_bufs()), like a driver's requests.
+		 */
+		for (i = 0; i < run->iters; i++) {
+			size_t off = (i % d) * run->size;
+			dma_addr_t a;
+
+			if (off + run->size > t->len)
+				off = 0;
+			if (n == d) {
+				dma_unmap_single(run->dev, ring[head], run->size,
+						 DMA_BIDIRECTIONAL);
+				head = (head + 1) % d;
+				n--;
+			}
+			a = dma_map_single(run->dev, t->src + off, run->size,
+					   DMA_BIDIRECTIONAL);
+			if (dma_mapping_error(run->dev, a)) {
+				t->failures++;
+				continue;
+			}
+			ring[(head + n) % d] = a;
+			n++;
+			ok++;
+		}
+		while (n) {
+			dma_unmap_single(run->dev, ring[head], run->size,
+					 DMA_BIDIRECTIONAL);
+			head = (head + 1) % d;
+			n--;
+		}
+	} else if (run->dev) {
 		for (i = 0; i < run->iters; i++) {
 			dma_addr_t a;
 
@@ -326,24 +376,33 @@ static unsigned int bench_iters(size_t size)
 		       BENCH_MAX_ITERS);
 }
 
+/* Room for depth= buffers of the largest size, within BENCH_MAX_SIZE. */
+static unsigned int bench_buf_order(size_t maxsz)
+{
+	u64 want = (u64)maxsz * clamp(depth, 1U, BENCH_MAX_DEPTH);
+
+	return get_order(max_t(u64, maxsz, min_t(u64, want, BENCH_MAX_SIZE)));
+}
+
 static int bench_alloc_bufs(size_t maxsz)
 {
-	unsigned int i, order = get_order(maxsz);
+	unsigned int i, order = bench_buf_order(maxsz);
 
 	for (i = 0; i < BENCH_MAX_THREADS; i++) {
 		bt[i].src = (void *)__get_free_pages(GFP_KERNEL, order);
 		bt[i].dst = (void *)__get_free_pages(GFP_KERNEL, order);
 		if (!bt[i].src || !bt[i].dst)
 			return -ENOMEM;
-		memset(bt[i].src, 0x5a + i, maxsz);
-		memset(bt[i].dst, 0, maxsz);
+		bt[i].len = PAGE_SIZE << order;
+		memset(bt[i].src, 0x5a + i, bt[i].len);
+		memset(bt[i].dst, 0, bt[i].len);
 	}
 	return 0;
 }
 
 static void bench_free_bufs(size_t maxsz)
 {
-	unsigned int i, order = get_order(maxsz);
+	unsigned int i, order = bench_buf_order(maxsz);
 
 	for (i = 0; i < BENCH_MAX_THREADS; i++) {
 		if (bt[i].src)
@@ -492,6 +551,10 @@ static int __init ccs_bench_init(void)
 	int i, s, f, ntgt, err = 0;
 
 	reps = clamp_t(unsigned int, reps, 1, BENCH_MAX_REPS);
+	if (!depth || depth > BENCH_MAX_DEPTH) {
+		pr_err("depth %u out of range (1..%u)\n", depth, BENCH_MAX_DEPTH);
+		return -EINVAL;
+	}
 	for (s = 0; s < nsizes; s++) {
 		if (!sizes[s] || sizes[s] > BENCH_MAX_SIZE) {
 			pr_err("size %u out of range (1..%u)\n", sizes[s],
