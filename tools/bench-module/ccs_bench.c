@@ -200,7 +200,7 @@ static int bench_thread_fn(void *data)
 	start = ktime_get_ns();
 	if (run->dev && depth > 1) {
 		dma_addr_t ring[BENCH_MAX_DEPTH];
-		unsigned int d = min(depth, BENCH_MAX_DEPTH), n = 0, head = 0;
+		unsigned int d = depth, n = 0, head = 0;
 
 		/*
 		 * Like a queue of d requests: each op maps a new buffer and,
@@ -376,12 +376,13 @@ static unsigned int bench_iters(size_t size)
 		       BENCH_MAX_ITERS);
 }
 
-/* Room for depth= buffers of the largest size, within BENCH_MAX_SIZE. */
+/*
+ * Room for depth= buffers of the largest size, within BENCH_MAX_SIZE (init
+ * has checked depth >= 1 and every size <= BENCH_MAX_SIZE).
+ */
 static unsigned int bench_buf_order(size_t maxsz)
 {
-	u64 want = (u64)maxsz * clamp(depth, 1U, BENCH_MAX_DEPTH);
-
-	return get_order(max_t(u64, maxsz, min_t(u64, want, BENCH_MAX_SIZE)));
+	return get_order(min_t(u64, (u64)maxsz * depth, BENCH_MAX_SIZE));
 }
 
 static int bench_alloc_bufs(size_t maxsz)
