@@ -328,7 +328,7 @@ extern const struct dma_map_ops ccs_shim_ops;
 bool ccs_shim_mask_ok(struct device *dev, u64 mask);
 phys_addr_t ccs_shim_max_phys(void);
 void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum);
-bool ccs_shim_within_share(const void *owner, bool small);
+bool ccs_shim_within_share(const void *owner);
 void ccs_shim_flush(void);
 void ccs_shim_counters(struct seq_file *m);
 

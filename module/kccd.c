@@ -331,10 +331,9 @@ static void ccs_backoff(void)
 /*
  * While the arena cannot grow (at max_pool_mb, or conversions off or
  * failing), its last free bytes go to slots of at most CCS_SMALL_SLOT_MAX
- * (one grain), or to the one device that streams (ccs_shim_within_share()):
- * one device's burst of large mappings then cannot take every byte and
- * leave another device's small ones (a NIC's packets and their fragments)
- * failing.  The reserve is a sixteenth of max_pool_mb,
+ * (one grain) only: one device's burst of large mappings then cannot take
+ * every byte and leave another device's small ones (a NIC's packets and
+ * their fragments) failing.  The reserve is a sixteenth of max_pool_mb,
  * 128 KiB to 256 KiB (whole grains): a NIC's transmit ring alone can hold
  * over a hundred 2 KiB slots beyond its receive buffers, and at a 2 MiB cap
  * a disk's large mappings need every byte they can get.  While kccd can

@@ -523,29 +523,25 @@ static void ccs_bucket_add(struct ccs_class *c, struct ccs_chunk *chunk)
 
 /*
  * Free arena bytes a plain slab of @c carved for @owner must leave: the
- * small reserve (ccs_pool_set_small_reserve()), unless the gate lets @owner
- * in for this slot size.  Without a gate (or an owner) small slots may take
- * it and large ones may not.  The gate is asked only by a carve that would
- * reach into the reserve, so its cost stays off the common path.  Its
- * answer is taken before the arena lock: a carve that races with another
- * may let one slab of an owner the gate would keep out into the reserve,
- * never refuse one it lets in.
+ * small reserve (ccs_pool_set_small_reserve()), unless the slab's slots are
+ * small and the gate lets @owner in.  The gate is asked only by a carve
+ * that would reach into the reserve, so its cost stays off the common path.
+ * The answer for small slots is taken before the arena lock: a carve that
+ * races with another may let one slab of an owner the gate would keep out
+ * into the reserve, never refuse one it lets in.
  */
 static u32 ccs_reserve_keep(struct ccs_pool *p, const struct ccs_class *c,
 			    const void *owner)
 {
 	u32 keep = READ_ONCE(p->small_reserve);
-	bool small = c->slot_size <= CCS_SMALL_SLOT_MAX;
 	ccs_reserve_gate_t gate;
 
-	if (!keep)
-		return 0;
+	if (!keep || c->slot_size > CCS_SMALL_SLOT_MAX)
+		return keep;
 	if (READ_ONCE(p->arena_free) >= c->slab_size + keep)
 		return 0;	/* the reserve is not reached */
 	gate = READ_ONCE(p->reserve_gate);
-	if (!owner || !gate)
-		return small ? 0 : keep;
-	if (gate(owner, small))
+	if (!owner || !gate || gate(owner))
 		return 0;
 	atomic_long_inc(&p->reserve_gated);
 	return keep;

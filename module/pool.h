@@ -122,8 +122,8 @@ struct ccs_class_stats {
  *		magazines back (so no class strands memory another needs)
  * @small_reserve: free bytes only small slots may carve now
  *		(ccs_pool_set_small_reserve())
- * @reserve_gated: carves the reserve gate kept out of the reserve
- *		(ccs_pool_set_reserve_gate())
+ * @reserve_gated: carves of small slots the reserve gate kept out of the
+ *		reserve (ccs_pool_set_reserve_gate())
  */
 struct ccs_arena_stats {
 	u64 bytes;
@@ -454,32 +454,30 @@ u64 ccs_pool_dry_drains(const struct ccs_pool *p);
  * @bytes:	free arena bytes that a slab of slots larger than
  *		%CCS_SMALL_SLOT_MAX may not take (0: none)
  *
- * Any context.  Lasting slabs, and carving for an owner the reserve gate
- * lets in (ccs_pool_set_reserve_gate()), may still take them: a burst of
- * large mappings (multi-grain slots), or of small ones from the owner that
- * holds the most, then cannot leave another owner's small ones (a NIC's
- * packets) without memory.
+ * Any context.  Carving for small slots (their slabs are one grain) of an
+ * owner the reserve gate lets in (ccs_pool_set_reserve_gate()), and lasting
+ * slabs, may still take them: a burst of large mappings (multi-grain slots),
+ * or of small ones from the owner that holds the most, then cannot leave
+ * another owner's small ones (a NIC's packets) without memory.
  */
 void ccs_pool_set_small_reserve(struct ccs_pool *p, u32 bytes);
 
 /**
- * typedef ccs_reserve_gate_t - may @owner's slots take the reserve?
+ * typedef ccs_reserve_gate_t - may @owner's small slots take the reserve?
  * @owner:	the owner passed to ccs_slot_alloc()
- * @small:	the slab's slots are at most %CCS_SMALL_SLOT_MAX
  *
  * Called with a class lock held and interrupts off, only when carving a
- * slab would reach into the small reserve: it must not sleep or take a
- * lock.
+ * slab of small slots would reach into the small reserve: it must not sleep
+ * or take a lock.
  */
-typedef bool (*ccs_reserve_gate_t)(const void *owner, bool small);
+typedef bool (*ccs_reserve_gate_t)(const void *owner);
 
 /**
  * ccs_pool_set_reserve_gate() - who may carve the small reserve
  * @p:		pool
- * @gate:	returns true for an owner that may take the reserve with
- *		slots of this size (small ones of a device within its share,
- *		any of the only device that streams); NULL lets every owner's
- *		small slots in and keeps every large one out
+ * @gate:	returns false for an owner whose small slots must leave the
+ *		reserve too (a device that holds more than its share); NULL
+ *		lets every owner in
  *
  * Lasting slabs, and the fallback of ccs_slot_alloc_lasting(), are never
  * gated.

@@ -140,24 +140,20 @@ void ccs_dev_stats_sum(const struct ccs_dev *cd, struct ccs_dev_stats *sum)
 }
 
 /**
- * ccs_shim_within_share() - may @owner's mappings take the reserve?
+ * ccs_shim_within_share() - may @owner's small mappings take the reserve?
  * @owner:	owner passed to ccs_slot_alloc(): an attached device, or (debug
  *		flavour) test_hold
- * @small:	for slots of at most %CCS_SMALL_SLOT_MAX
  *
- * The pool's reserve gate (ccs_pool_set_reserve_gate()).  The small reserve
- * is kept for another device's small mappings (a NIC beside a disk at the
- * cap).  So a device's large mappings stay out of it, and so do its small
- * ones while it holds more than half of the arena in streaming slots, or a
- * disk whose requests are mapped page by page takes it all.  While no other
- * owner holds a streaming slot there is nobody to keep it for, and the
- * device may take it with any slot: at a cap that leaves one device's
- * largest request no byte to spare, keeping it would only make that
- * request wait for ever.  Adds up the device's per-CPU
- * counters: O(possible CPUs), paid only by a carve that reaches into the
- * reserve.
+ * The pool's reserve gate (ccs_pool_set_reserve_gate()).  A device that
+ * holds more than half of the arena in streaming slots is the burst the
+ * small reserve is kept from: its small mappings, like its large ones, must
+ * leave the reserve to the other devices (a NIC beside a disk at the cap),
+ * or a disk whose requests are mapped page by page takes it all.  While no
+ * other owner holds a streaming slot there is nobody to keep it for, and
+ * the device may take it.  Adds up the device's per-CPU counters:
+ * O(possible CPUs), paid only by a carve that reaches into the reserve.
  */
-bool ccs_shim_within_share(const void *owner, bool small)
+bool ccs_shim_within_share(const void *owner)
 {
 	const struct ccs_dev *cd = owner;
 	u64 mapped = ccs_pool_mapped_bytes(ccs_pool), held = 0, own;
@@ -167,9 +163,7 @@ bool ccs_shim_within_share(const void *owner, bool small)
 		for_each_possible_cpu(cpu)
 			held += READ_ONCE(per_cpu_ptr(cd->stats, cpu)->held);
 	own = ccs_pool_lasting_bytes(ccs_pool) + held;
-	if (mapped <= own)
-		return true;	/* nobody else streams */
-	return small && held <= ccs_pool_held_bytes(ccs_pool) / 2;
+	return mapped <= own || held <= ccs_pool_held_bytes(ccs_pool) / 2;
 }
 
 /* Is [dma, dma + size) reachable under @mask and the bus limit? */

@@ -264,17 +264,13 @@ static void m_compare_stats(struct model *m)
 
 /*
  * The reserve gate: allocations whose owner is m_hog stand for a device
- * over its share, kept out of the small reserve for every slot size; those
- * of m_alone for the only device that streams, let in for every slot size;
- * the model's own for a device within its share, let in for small slots.
+ * over its share, kept out of the small reserve for every slot size.
  */
-static const char m_hog, m_alone;
+static const char m_hog;
 
-static bool m_gate(const void *owner, bool small)
+static bool m_gate(const void *owner)
 {
-	if (owner == &m_alone)
-		return true;
-	return small && owner != &m_hog;
+	return owner != &m_hog;
 }
 
 static void m_alloc(struct model *m)
@@ -304,24 +300,17 @@ static void m_alloc(struct model *m)
 	if (s->done || m->nlive >= M_MAX_LIVE)
 		return;
 
-	/*
-	 * one in four is the hog's, one in eight of the others the lone
-	 * device's (from bits already drawn: inputs keep their meaning)
-	 */
+	/* one in four is the hog's (from bits already drawn: inputs keep their meaning) */
 	owner = (orig >> 12) & 3 ? (void *)m : (void *)&m_hog;
-	if (owner == m && !((orig >> 14) & 7))
-		owner = (void *)&m_alone;
 	want = m_want(m, orig, size, mask, align);
 	partial = want >= 0 && m_partial_slab(m, want);
 	/*
 	 * A slab of more than one grain must also leave the small reserve
-	 * free; one of a grain may take it, unless the hog carves it; the lone
-	 * device may take it with any slab.
+	 * free; one of a grain may take it, unless the hog carves it.
 	 */
 	must = want >= 0 && (partial ||
 			     (m_free_run(m, m_slab_grains(m, want)) &&
 			      ((m_slab_grains(m, want) == 1 && owner == m) ||
-			       owner == &m_alone ||
 			       m_free_bytes(m) >= ((u64)m_slab_grains(m, want) << 16) + m->reserve)));
 	ccs_arena_stats(m->p, &before);
 	slot = ccs_slot_alloc(m->p, orig, size, mask, align, owner, &cls, &fb);
@@ -339,12 +328,9 @@ static void m_alloc(struct model *m)
 	m->last_freed = NULL;
 	served = ccs_slot_class(slot);
 	CHECK(served >= want && served < m->ncls);
-	/*
-	 * a slab of more than one grain, or the hog's, left the reserve free;
-	 * the lone device's may not have
-	 */
+	/* a slab of more than one grain, or the hog's, left the reserve free */
 	ccs_arena_stats(m->p, &after);
-	if (served < m->ncls && owner != &m_alone &&
+	if (served < m->ncls &&
 	    (m_slab_grains(m, served) > 1 || owner != m) &&
 	    after.free_bytes < before.free_bytes)
 		CHECK(after.free_bytes >= m->reserve);

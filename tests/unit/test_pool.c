@@ -877,18 +877,13 @@ static void test_small_reserve(void)
 	free_all(p, s, n);
 }
 
-static int gate_hog, gate_nic, gate_alone, gate_calls;
+static int gate_hog, gate_nic, gate_calls;
 
-/*
- * the reserve gate of test_reserve_gate: gate_hog is over its share,
- * gate_alone the only owner that streams
- */
-static bool gate_share(const void *owner, bool small)
+/* the reserve gate of test_reserve_gate: gate_hog is over its share */
+static bool gate_share(const void *owner)
 {
 	gate_calls++;
-	if (owner == &gate_alone)
-		return true;
-	return small && owner != &gate_hog;
+	return owner != &gate_hog;
 }
 
 static void test_reserve_gate(void)
@@ -915,19 +910,6 @@ static void test_reserve_gate(void)
 	p = reserve_pool(128 << 10, NULL);
 	n = 0;
 	CHECK_EQ(fill(p, s, &n, 65536, &gate_hog), 32);
-	free_all(p, s, n);
-
-	/*
-	 * large slots stay out of the reserve for an owner within its share,
-	 * and take it for the owner alone
-	 */
-	p = reserve_pool(128 << 10, gate_share);
-	n = 0;
-	CHECK_EQ(fill(p, s, &n, 128 << 10, &gate_nic), 15);
-	CHECK_EQ(astats(p).free_bytes, 128 << 10);
-	CHECK_EQ(fill(p, s, &n, 128 << 10, &gate_alone), 1);
-	CHECK_EQ(astats(p).free_bytes, 0);
-	check_bytes(p);
 	free_all(p, s, n);
 
 	/* a lasting slot of the kept-out owner still takes the reserve */
