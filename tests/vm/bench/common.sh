@@ -136,10 +136,10 @@ bench_sampler_stop() {
 # swiotlb_tbl_map_single() filtered on its failure return
 # (DMA_MAPPING_ERROR) in its own tracefs instance, as in the exhaustion
 # case.  (Its "swiotlb buffer is full" line is rate-limited.)  The probe
-# fires on every stock map and slows stock's whole path (4 KiB randread
-# QD32 0.91 of its speed without it, 256 KiB randrw 0.98): it is armed only
-# around the NIC cell, whose figure is the refused maps, never during a
-# throughput cell.
+# fires on every stock map and slows stock's whole path (with it, stock's
+# 4 KiB randread QD32 ran at 0.91 of its IOPS without it, 256 KiB randrw at
+# 0.98): it is armed only around stock's turn of the NIC cell, whose figure
+# is the refused maps, never during a throughput cell.
 bench_stockfail_start() {
 	local t=$TRACEFS/instances/stockfail
 	# shellcheck disable=SC2016 # $retval is the probe's, not the shell's
@@ -439,10 +439,10 @@ bench_nic_gated() {
 # 256 KiB randrw QD64 x2 saturates the side's NVMe disk.  Per side,
 # nic-SIDE.env: the NIC's TX and RX drops, TCP retransmissions, maps
 # refused (cc: the NIC's exhausted counter; stock: swiotlb_tbl_map_single
-# failures, any device, by the probe armed for stock's turn only), cc's carves kept out of the small reserve
-# (reserve_gated), the transfer's seconds, and ok=1 when both
-# SHA-256 matched.  For cc the NIC is attached before its driver loads and
-# detached after.
+# failures, any device, by the probe armed for stock's turn only), cc's
+# carves kept out of the small reserve (reserve_gated), the transfer's
+# seconds, and ok=1 when both SHA-256 matched.  For cc the NIC is attached
+# before its driver loads and detached after.
 bench_nic() {
 	local side pci dev pid tx0 rx0 re0 ref0 gated0 t0 ok
 	# shellcheck source=tests/vm/lib/net-lib.sh
