@@ -171,18 +171,13 @@ bench_stockfail_count() {
 		"$TRACEFS/instances/stockfail"/per_cpu/cpu*/stats
 }
 
-# bench_snapshot FILE: counters, devices, stock's high-water mark and, when
-# the probe is armed, stock's refused maps and its probe hits
+# bench_snapshot FILE: counters, devices and stock's high-water mark
 bench_snapshot() {
 	{
 		echo "time $EPOCHREALTIME"
 		echo "stock_nslabs $(cat "$STOCK_DBG/io_tlb_nslabs")"
 		echo "stock_used $(cat "$STOCK_DBG/io_tlb_used")"
 		echo "stock_hiwater $(cat "$STOCK_DBG/io_tlb_used_hiwater" 2>/dev/null || echo 0)"
-		if [ -n "${BENCH_STOCKFAIL:-}" ]; then
-			echo "stock_fail $(bench_stockfail_count)"
-			awk '$1 == "ccs_stockfail" {print "stock_map_calls", $2}' "$TRACEFS/kprobe_profile"
-		fi
 		if [ -r "$CCS_DBG/counters" ]; then
 			cat "$CCS_DBG/counters"
 			sed 's/^/device /' "$CCS_DBG/devices"
