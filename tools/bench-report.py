@@ -454,10 +454,19 @@ def build(results):
             aa[wl] = {"disk0": d0, "disk1": d1,
                       "ratio_iops": round(ratio(d0 and d0["iops"], d1 and d1["iops"]) or 0, 3) if d0 and d1 else None}
     summary["disk_aa"] = aa
-    summary["disk_aa_note"] = ("stock swiotlb on both NVMe disks before cc_swiotlb is loaded: disk0 = the "
-                               "disk cc_swiotlb then uses (%s), disk1 = stock's (%s); ratio disk0/disk1"
-                               % (meta.get("nvme_cc", "?").split()[0] if meta.get("nvme_cc") else "?",
-                                  meta.get("nvme_stock", "?").split()[0] if meta.get("nvme_stock") else "?"))
+    nvme_cc = meta.get("nvme_cc", "?").split()[0] if meta.get("nvme_cc") else "?"
+    nvme_stock = meta.get("nvme_stock", "?").split()[0] if meta.get("nvme_stock") else "?"
+    shared = meta.get("nvme_cells_disk") == "shared"
+    summary["disk_aa_note"] = ("stock swiotlb on both NVMe disks before cc_swiotlb is loaded: disk0 = %s (%s), "
+                               "disk1 = %s (%s); ratio disk0/disk1"
+                               % ("the disk both sides then use in the NVMe cells" if shared
+                                  else "the disk cc_swiotlb then uses", nvme_cc,
+                                  "stock's disk in the memory phase and the map+unmap benchmark" if shared
+                                  else "stock's", nvme_stock))
+    summary["fio_setup"] = ("one disk per device, used by both sides in turn (attached to cc_swiotlb for "
+                            "cc's turns, detached for stock's): NVMe %s and virtio-blk" % nvme_cc if shared
+                            else "NVMe: cc on %s, stock on %s; virtio-blk: one disk, attached to cc_swiotlb "
+                            "for cc's turns, detached for stock's" % (nvme_cc, nvme_stock))
 
     # -- capped sweep
     sweep = {}
@@ -867,11 +876,14 @@ def markdown(s):
             L.append("Not mappable at all (skipped): %s." % ", ".join(s["map_unmap_skipped"]))
             L.append("")
 
-    def fio_md(title, tab, capped):
+    def fio_md(title, tab, capped, note=None):
         if not tab:
             return
         L.append("## " + title)
         L.append("")
+        if note:
+            L.append(note)
+            L.append("")
         hdr = "| device | workload | cc IOPS | stock IOPS | cc/stock | cc with emulated cost | emu/plain | errors cc/stock/emu |"
         sep = "|---|---|---|---|---|---|---|---|"
         if capped:
@@ -894,7 +906,8 @@ def markdown(s):
                 L.append(row)
         L.append("")
 
-    fio_md("fio, default sizes (stock: 64 MiB pool)", s.get("fio"), False)
+    fio_md("fio, default sizes (stock: 64 MiB pool)", s.get("fio"), False,
+           s.get("fio_setup") and "Disks: %s." % s["fio_setup"])
     fio_md("fio, both capped at 4 MiB", s.get("fio_capped"), True)
     nic = s.get("nic_under_disk_load", {})
     if nic:

@@ -294,10 +294,11 @@ bench_emu() {
 }
 
 # bench_side SIDE: put the guest in the state SIDE's runs need: the
-# emulated conversion cost on for ccemu only, and virtio-blk (when the
-# cells use it) attached to cc_swiotlb for cc and ccemu, detached for stock
+# emulated conversion cost on for ccemu only, and every disk named in
+# BENCH_SWITCH (the disks both sides share) attached to cc_swiotlb for cc
+# and ccemu, detached for stock
 bench_side() {
-	local emu=off attach=1
+	local emu=off attach=1 pci
 	case $1 in
 	ccemu) emu=on ;;
 	stock) attach=0 ;;
@@ -307,19 +308,27 @@ bench_side() {
 	else
 		bench_emu off
 	fi
-	[ "${BENCH_VBLK_SWITCH:-0}" = 1 ] || return 0
-	if [ $attach = 1 ] && ! bench_attached "$VBLK"; then
-		bench_ctl attach "$VBLK" || return 1
-	elif [ $attach = 0 ] && bench_attached "$VBLK"; then
-		bench_ctl detach "$VBLK" || return 1
-	fi
+	for pci in ${BENCH_SWITCH:-}; do
+		if [ $attach = 1 ] && ! bench_attached "$pci"; then
+			bench_ctl attach "$pci" || return 1
+		elif [ $attach = 0 ] && bench_attached "$pci"; then
+			bench_ctl detach "$pci" || return 1
+		fi
+	done
 	return 0
 }
 
-# bench_disks DEV SIDE: the PCI addresses a cell of DEV runs on for SIDE
+# bench_disks DEV SIDE: the PCI addresses a cell of DEV runs on for SIDE:
+# cc's NVMe disk for both sides when BENCH_SWITCH names it, else each
+# side's own
 bench_disks() {
 	case $1:$2 in
-	nvme:stock) echo "$NVME_STOCK" ;;
+	nvme:stock)
+		case " ${BENCH_SWITCH:-} " in
+		*" $NVME_CC "*) echo "$NVME_CC" ;;
+		*) echo "$NVME_STOCK" ;;
+		esac
+		;;
 	nvme:*) echo "$NVME_CC" ;;
 	vblk:*) echo "$VBLK" ;;
 	multi:stock) echo "$MULTI_STOCK" ;;
