@@ -454,8 +454,8 @@ def build(results):
             aa[wl] = {"disk0": d0, "disk1": d1,
                       "ratio_iops": round(ratio(d0 and d0["iops"], d1 and d1["iops"]) or 0, 3) if d0 and d1 else None}
     summary["disk_aa"] = aa
-    nvme_cc = meta.get("nvme_cc", "?").split()[0] if meta.get("nvme_cc") else "?"
-    nvme_stock = meta.get("nvme_stock", "?").split()[0] if meta.get("nvme_stock") else "?"
+    nvme_cc = (meta.get("nvme_cc") or "?").split()[0]
+    nvme_stock = (meta.get("nvme_stock") or "?").split()[0]
     shared = meta.get("nvme_cells_disk") == "shared"
     summary["disk_aa_note"] = ("stock swiotlb on both NVMe disks before cc_swiotlb is loaded: disk0 = %s (%s), "
                                "disk1 = %s (%s); ratio disk0/disk1"
