@@ -133,8 +133,7 @@ static void ccs_hold_release(void)
 	while (ccs_nheld) {
 		struct ccs_slot *slot = ccs_held[--ccs_nheld];
 
-		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes -
-			   ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
+		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes - ccs_slot_bytes(slot));
 		ccs_slot_free(ccs_pool, slot);
 		WRITE_ONCE(ccs_nheld, ccs_nheld);
 	}
@@ -173,8 +172,7 @@ static int ccs_hold(u32 size, u32 count)
 		ccs_kccd_check(cls);
 		ccs_held[ccs_nheld] = slot;
 		WRITE_ONCE(ccs_nheld, ccs_nheld + 1);
-		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes +
-			   ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
+		WRITE_ONCE(ccs_held_bytes, ccs_held_bytes + ccs_slot_bytes(slot));
 		count--;
 	}
 	return 0;

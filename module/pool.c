@@ -101,22 +101,6 @@ struct ccs_mag {
 	struct ccs_slot *slots[];
 };
 
-/* A slab: the class-side view of a carved arena block. */
-struct ccs_chunk {
-	struct list_head link;		/* in a class occupancy bucket */
-	struct ccs_slot *slots;
-	void *vaddr;
-	phys_addr_t phys;
-	u32 size;
-	u32 nr_slots;
-	u32 nr_free;			/* slots on @free_head's list */
-	s32 free_head;
-	u8 slot_shift;
-	u8 bucket;			/* index into its class's buckets[] */
-	u16 cls;
-	bool lasting;			/* only lasting slots, never cached */
-};
-
 struct ccs_unit;
 
 /* 64 KiB of arena memory and all the metadata it may ever need. */
@@ -265,13 +249,6 @@ static inline struct ccs_mag *ccs_mag_at(const struct ccs_class *c,
 	return (struct ccs_mag *)((char *)c->mag_mem + i * c->mag_stride);
 }
 
-static inline phys_addr_t ccs_slot_base(const struct ccs_slot *slot)
-{
-	const struct ccs_chunk *chunk = slot->chunk;
-
-	return chunk->phys + ((phys_addr_t)slot->index << chunk->slot_shift);
-}
-
 static inline bool ccs_cls_valid(const struct ccs_pool *p, int cls)
 {
 	return cls >= 0 && cls < p->nr_classes;
@@ -290,24 +267,6 @@ u32 ccs_class_slot_size(const struct ccs_pool *p, int cls)
 u32 ccs_class_chunk_size(const struct ccs_pool *p, int cls)
 {
 	return ccs_cls_valid(p, cls) ? p->classes[cls].slab_size : 0;
-}
-
-phys_addr_t ccs_slot_phys(const struct ccs_slot *slot)
-{
-	return ccs_slot_base(slot) + slot->offset;
-}
-
-void *ccs_slot_vaddr(const struct ccs_slot *slot)
-{
-	const struct ccs_chunk *chunk = slot->chunk;
-
-	return (char *)chunk->vaddr +
-	       ((size_t)slot->index << chunk->slot_shift) + slot->offset;
-}
-
-int ccs_slot_class(const struct ccs_slot *slot)
-{
-	return slot->chunk->cls;
 }
 
 u64 ccs_pool_bad_frees(const struct ccs_pool *p)
@@ -768,8 +727,11 @@ static struct ccs_slot *ccs_lasting_get(struct ccs_pool *p, int cls)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
-		  unsigned int min_align_mask, size_t align)
+/* ccs_class_for(), inlined into the allocation path */
+static __always_inline int __ccs_class_for(const struct ccs_pool *p,
+					   phys_addr_t orig, size_t size,
+					   unsigned int min_align_mask,
+					   size_t align)
 {
 	u64 need;
 	int shift, cls;
@@ -794,6 +756,12 @@ int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
 	return cls >= 0 ? cls : -EINVAL;
 }
 
+int ccs_class_for(const struct ccs_pool *p, phys_addr_t orig, size_t size,
+		  unsigned int min_align_mask, size_t align)
+{
+	return __ccs_class_for(p, orig, size, min_align_mask, align);
+}
+
 /* Raise @hw to @n if that is higher; true when this call raised it. */
 static inline bool ccs_raise(atomic_long_t *hw, long n)
 {
@@ -805,7 +773,8 @@ static inline bool ccs_raise(atomic_long_t *hw, long n)
 	return false;
 }
 
-static void ccs_note_in_use(struct ccs_pool *p, struct ccs_class *c)
+static __always_inline void ccs_note_in_use(struct ccs_pool *p,
+					    struct ccs_class *c)
 {
 	long n = atomic_long_inc_return(&c->in_use);
 	long bytes = atomic_long_add_return(c->slot_size, &p->mapped);
@@ -843,53 +812,66 @@ static inline void ccs_cc_swap(struct ccs_cpu_cache *cc)
 }
 
 /*
- * Magazines, then the depot, then the slabs of one class (carving a new one
- * from the arena if needed, for @owner: see ccs_reserve_keep()), on the
- * cache of @cpu.
+ * ccs_cache_alloc() found the loaded magazine empty: the previous magazine,
+ * then the depot, then the slabs of the class (carving a new one from the
+ * arena if needed, for @owner: see ccs_reserve_keep()).  Out of line, so
+ * the common case stays a pop inlined into the caller.
  */
-static struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p, int cls,
-					unsigned int cpu, bool fallback,
-					const void *owner)
+static noinline struct ccs_slot *ccs_cache_refill(struct ccs_pool *p,
+						  int cls,
+						  struct ccs_cpu_cache *cc,
+						  const void *owner)
+	__must_hold(&cc->lock)
 {
 	struct ccs_class *c = &p->classes[cls];
-	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
-	struct ccs_slot *slot;
-	unsigned long flags;
 	u64 avail;
 	u32 n;
 
+	if (cc->prev->n) {
+		ccs_cc_swap(cc);
+	} else {
+		/* both empty: trade the empty one for a full one */
+		spin_lock(&c->depot_lock);
+		if (c->nr_full) {
+			c->depot_empty[c->nr_empty++] = cc->loaded;
+			cc->loaded = c->depot_full[--c->nr_full];
+		}
+		spin_unlock(&c->depot_lock);
+	}
+	if (!cc->loaded->n) {
+		/*
+		 * Take a batch, but no more than a fair share of what is
+		 * left: scarce memory must not sit in one CPU's magazine
+		 * while the others fail.
+		 */
+		spin_lock(&c->lock);
+		avail = c->chunk_free +
+			(READ_ONCE(p->arena_free) >> c->slot_shift);
+		n = min_t(u64, c->batch, max_t(u64, avail / p->nr_cpus, 1));
+		cc->loaded->n = ccs_chunks_get(p, cls, cc->loaded->slots, n,
+					       owner);
+		spin_unlock(&c->lock);
+	}
+	return ccs_mag_pop(cc->loaded);
+}
+
+/* A slot of class @cls from the cache of @cpu (refilled if need be). */
+static __always_inline struct ccs_slot *ccs_cache_alloc(struct ccs_pool *p,
+							int cls,
+							unsigned int cpu,
+							bool fallback,
+							const void *owner)
+{
+	struct ccs_cpu_cache *cc = ccs_cc(p, cpu, cls);
+	struct ccs_slot *slot;
+	unsigned long flags;
+
 	spin_lock_irqsave(&cc->lock, flags);
 	slot = ccs_mag_pop(cc->loaded);
-	if (unlikely(!slot)) {
-		if (cc->prev->n) {
-			ccs_cc_swap(cc);
-		} else {
-			/* both empty: trade the empty one for a full one */
-			spin_lock(&c->depot_lock);
-			if (c->nr_full) {
-				c->depot_empty[c->nr_empty++] = cc->loaded;
-				cc->loaded = c->depot_full[--c->nr_full];
-			}
-			spin_unlock(&c->depot_lock);
-		}
-		if (!cc->loaded->n) {
-			/*
-			 * Take a batch, but no more than a fair share of what
-			 * is left: scarce memory must not sit in one CPU's
-			 * magazine while the others fail.
-			 */
-			spin_lock(&c->lock);
-			avail = c->chunk_free +
-				(READ_ONCE(p->arena_free) >> c->slot_shift);
-			n = min_t(u64, c->batch, max_t(u64, avail / p->nr_cpus, 1));
-			cc->loaded->n = ccs_chunks_get(p, cls, cc->loaded->slots, n,
-						       owner);
-			spin_unlock(&c->lock);
-		}
-		slot = ccs_mag_pop(cc->loaded);
-	}
+	if (unlikely(!slot))
+		slot = ccs_cache_refill(p, cls, cc, owner);
 	if (slot)
-		ccs_slot_take(p, c, cc, slot, fallback);
+		ccs_slot_take(p, &p->classes[cls], cc, slot, fallback);
 	spin_unlock_irqrestore(&cc->lock, flags);
 	return slot;
 }
@@ -1018,14 +1000,12 @@ static bool ccs_drain_cached(struct ccs_pool *p)
  * (the fallback of a lasting allocation, which may take the reserve),
  * else the owner.
  */
-static struct ccs_slot *__ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig,
-					 size_t size,
-					 unsigned int min_align_mask,
-					 size_t align, void *owner,
-					 const void *gated, int *cls_out,
-					 bool *fallback_out)
+static __always_inline struct ccs_slot *
+__ccs_slot_alloc(struct ccs_pool *p, phys_addr_t orig, size_t size,
+		 unsigned int min_align_mask, size_t align, void *owner,
+		 const void *gated, int *cls_out, bool *fallback_out)
 {
-	int want = ccs_class_for(p, orig, size, min_align_mask, align);
+	int want = __ccs_class_for(p, orig, size, min_align_mask, align);
 	struct ccs_slot *slot;
 	unsigned int cpu;
 	int cls, last;

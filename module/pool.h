@@ -76,6 +76,40 @@ struct ccs_slot {
 };
 
 /**
+ * struct ccs_chunk - a slab: the class-side view of a carved arena block
+ * @link:	in a class occupancy bucket
+ * @slots:	slot structs of the slab, @nr_slots of them
+ * @vaddr:	kernel virtual address of the slab's memory
+ * @phys:	physical address of the slab's memory
+ * @size:	bytes
+ * @nr_slots:	slots in the slab
+ * @nr_free:	slots on @free_head's list
+ * @free_head:	first free slot index, or -1
+ * @slot_shift:	log2 of the class's slot size
+ * @bucket:	index into its class's occupancy buckets
+ * @cls:	class index
+ * @lasting:	only lasting slots, never cached
+ *
+ * Private to pool.c except for the read-only fields the inline slot
+ * accessors below use (@vaddr, @phys, @slot_shift, @cls), which stay put
+ * while any slot of the slab is in use.
+ */
+struct ccs_chunk {
+	struct list_head link;
+	struct ccs_slot *slots;
+	void *vaddr;
+	phys_addr_t phys;
+	u32 size;
+	u32 nr_slots;
+	u32 nr_free;
+	s32 free_head;
+	u8 slot_shift;
+	u8 bucket;
+	u16 cls;
+	bool lasting;
+};
+
+/**
  * struct ccs_class_stats - exact snapshot of one class
  * @slot_size:	bytes per slot
  * @chunks:	slabs of this class carved from the arena
@@ -273,14 +307,49 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot);
  */
 struct ccs_slot *ccs_slot_lookup(struct ccs_pool *p, phys_addr_t phys);
 
+/*
+ * The slot accessors are inline: the map and unmap paths call them on every
+ * mapping, and each out-of-line call is a return the CPU (or an emulator)
+ * must predict.
+ */
+
+/** ccs_slot_base() - physical address of @slot's first byte */
+static inline phys_addr_t ccs_slot_base(const struct ccs_slot *slot)
+{
+	const struct ccs_chunk *chunk = slot->chunk;
+
+	return chunk->phys + ((phys_addr_t)slot->index << chunk->slot_shift);
+}
+
 /** ccs_slot_phys() - bounce physical address of the mapping in @slot */
-phys_addr_t ccs_slot_phys(const struct ccs_slot *slot);
+static inline phys_addr_t ccs_slot_phys(const struct ccs_slot *slot)
+{
+	return ccs_slot_base(slot) + slot->offset;
+}
 
 /** ccs_slot_vaddr() - kernel virtual address of the mapping in @slot */
-void *ccs_slot_vaddr(const struct ccs_slot *slot);
+static inline void *ccs_slot_vaddr(const struct ccs_slot *slot)
+{
+	const struct ccs_chunk *chunk = slot->chunk;
+
+	return (char *)chunk->vaddr +
+	       ((size_t)slot->index << chunk->slot_shift) + slot->offset;
+}
 
 /** ccs_slot_class() - class index of @slot */
-int ccs_slot_class(const struct ccs_slot *slot);
+static inline int ccs_slot_class(const struct ccs_slot *slot)
+{
+	return slot->chunk->cls;
+}
+
+/**
+ * ccs_slot_bytes() - bytes a mapping in @slot holds: its class's slot size
+ * @slot:	slot in use
+ */
+static inline u32 ccs_slot_bytes(const struct ccs_slot *slot)
+{
+	return 1U << slot->chunk->slot_shift;
+}
 
 /**
  * ccs_arena_add() - give the arena a unit of already-shared memory

@@ -60,7 +60,14 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
  *    inherited its parent's ops): never served with the other device's
  *    state, counted (foreign_device_calls) and warned about.
  */
-static struct ccs_dev *ccs_dev_get(struct device *dev)
+static noinline void ccs_dev_foreign(struct device *dev)
+{
+	atomic64_inc(&ccs_foreign_dev_calls);
+	dev_warn_ratelimited(dev, CCS_NAME ": DMA call through dma_ops attached to another device: refused\n");
+}
+
+/* Inline: every DMA call of an attached device starts here. */
+static __always_inline struct ccs_dev *ccs_dev_get(struct device *dev)
 {
 	const struct dma_map_ops *ops = READ_ONCE(dev->dma_ops);
 	struct ccs_dev *cd;
@@ -72,8 +79,7 @@ static struct ccs_dev *ccs_dev_get(struct device *dev)
 	cd = container_of(ops, struct ccs_dev, ops);
 	if (likely(cd->dev == dev))
 		return cd;
-	atomic64_inc(&ccs_foreign_dev_calls);
-	dev_warn_ratelimited(dev, CCS_NAME ": DMA call through dma_ops attached to another device: refused\n");
+	ccs_dev_foreign(dev);
 	return NULL;
 }
 
@@ -179,10 +185,11 @@ static bool ccs_reachable(struct device *dev, dma_addr_t dma, size_t size,
  * plain exhaustion (the caller retries later), -EINVAL for requests no slot
  * can ever hold, -EIO when the device cannot reach the slot.
  */
-static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
-			       phys_addr_t orig, size_t size,
-			       enum dma_data_direction dir,
-			       unsigned long attrs, int *err)
+static __always_inline dma_addr_t ccs_map_phys(struct ccs_dev *cd,
+					       struct device *dev,
+					       phys_addr_t orig, size_t size,
+					       enum dma_data_direction dir,
+					       unsigned long attrs, int *err)
 {
 	unsigned int min_align_mask = dma_get_min_align_mask(dev);
 	struct ccs_slot *slot;
@@ -272,12 +279,9 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
 					  ccs_class_slot_size(ccs_pool,
 							      ccs_slot_class(slot)));
 	}
-	trace_cc_swiotlb_map(dev, dma, orig, size,
-			     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
-			     dir);
+	trace_cc_swiotlb_map(dev, dma, orig, size, ccs_slot_bytes(slot), dir);
 	this_cpu_add(cd->stats->bytes, size);
-	this_cpu_add(cd->stats->held,
-		     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
+	this_cpu_add(cd->stats->held, ccs_slot_bytes(slot));
 	return dma;
 }
 
@@ -286,8 +290,9 @@ static dma_addr_t ccs_map_phys(struct ccs_dev *cd, struct device *dev,
  * device.  Returns the slot and, in *off, the offset of @dma inside the
  * mapping; NULL for anything that is not a live streaming mapping of @cd.
  */
-static struct ccs_slot *ccs_find(struct ccs_dev *cd, struct device *dev,
-				 dma_addr_t dma, size_t *off)
+static __always_inline struct ccs_slot *ccs_find(struct ccs_dev *cd,
+						 struct device *dev,
+						 dma_addr_t dma, size_t *off)
 {
 	phys_addr_t phys = dma_to_phys(dev, dma);
 	struct ccs_slot *slot = ccs_slot_lookup(ccs_pool, phys);
@@ -298,9 +303,11 @@ static struct ccs_slot *ccs_find(struct ccs_dev *cd, struct device *dev,
 	return slot;
 }
 
-static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
-			   dma_addr_t dma, size_t size,
-			   enum dma_data_direction dir, unsigned long attrs)
+static __always_inline void ccs_unmap_phys(struct ccs_dev *cd,
+					   struct device *dev, dma_addr_t dma,
+					   size_t size,
+					   enum dma_data_direction dir,
+					   unsigned long attrs)
 {
 	struct ccs_slot *slot;
 	size_t off;
@@ -326,10 +333,8 @@ static void ccs_unmap_phys(struct ccs_dev *cd, struct device *dev,
 		       slot->size);
 
 	trace_cc_swiotlb_unmap(dev, dma, slot->orig, slot->size,
-			       ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)),
-			       dir);
-	this_cpu_sub(cd->stats->held,
-		     ccs_class_slot_size(ccs_pool, ccs_slot_class(slot)));
+			       ccs_slot_bytes(slot), dir);
+	this_cpu_sub(cd->stats->held, ccs_slot_bytes(slot));
 	ccs_slot_free(ccs_pool, slot);
 	this_cpu_inc(cd->stats->unmaps);
 }

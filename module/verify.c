@@ -98,7 +98,7 @@ void ccs_verify_mapping(struct device *dev, dma_addr_t dma, size_t size)
 		why = "not inside an in-use slot";
 	} else {
 		phys_addr_t base = ccs_slot_phys(slot) - slot->offset;
-		u32 ssz = ccs_class_slot_size(ccs_pool, ccs_slot_class(slot));
+		u32 ssz = ccs_slot_bytes(slot);
 
 		if (phys + size > base + ssz)
 			why = "runs past the end of its slot";

@@ -350,6 +350,7 @@ static void m_alloc(struct model *m)
 	if (align)
 		CHECK_EQ(base & (align - 1), 0);
 	CHECK(slot->offset + size <= m->slot_size[served]);
+	CHECK_EQ(ccs_slot_bytes(slot), m->slot_size[served]);
 	CHECK_EQ(slot->orig, orig);
 	CHECK_EQ(slot->size, size);
 	CHECK(slot->owner == owner);

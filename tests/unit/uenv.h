@@ -55,6 +55,11 @@ typedef unsigned int gfp_t;
 #define UENV_ALIGN	64
 #define L1_CACHE_BYTES	64
 
+#ifndef __always_inline
+#define __always_inline	inline __attribute__((__always_inline__))
+#endif
+#define noinline	__attribute__((__noinline__))
+
 #define likely(x)	__builtin_expect(!!(x), 1)
 #define unlikely(x)	__builtin_expect(!!(x), 0)
 
