@@ -37,6 +37,14 @@
  * unmaps the oldest.  The pool then has D slots out per thread instead of
  * one hot slot.
  *
+ * With cold=1 the thread flushes its CPU's TLB (__flush_tlb_all()) before
+ * every map and every unmap, and before each of memcpy's two copies: each
+ * call then finds its translations cold, as a request's completion does
+ * after the rest of the I/O path has run (under TCG the flush also empties
+ * the vCPU's cache of translated-code jumps, so every call and return of
+ * the path is paid again).  The flushes cost the same for every
+ * implementation; memcpy's figure shows their share.
+ *
  * Each measurement is a warm-up pass and then reps= timed passes of iters=
  * operations per thread (iters=0: sized so a pass moves about 8 MiB).  The
  * passes of the devices and of memcpy alternate, in an order that rotates
@@ -71,6 +79,8 @@
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/string.h>
+
+#include <asm/tlbflush.h>
 
 #define BENCH_MAX_DEVS		4
 #define BENCH_MAX_SIZES		12
@@ -152,6 +162,10 @@ static bool do_memcpy = true;
 module_param_named(memcpy, do_memcpy, bool, 0444);
 MODULE_PARM_DESC(memcpy, "also time a plain memcpy both ways");
 
+static bool cold;
+module_param(cold, bool, 0444);
+MODULE_PARM_DESC(cold, "flush the TLB before every map, unmap and copy (cold path)");
+
 static unsigned int fill_wait_ms = 10000;
 module_param(fill_wait_ms, uint, 0444);
 MODULE_PARM_DESC(fill_wait_ms, "give up filling after this long without progress");
@@ -178,6 +192,16 @@ struct bench_thread {
 };
 
 static struct bench_thread bt[BENCH_MAX_THREADS];
+
+/* cold=1: this CPU's translations (and TCG's jump cache) start empty */
+static void bench_chill(void)
+{
+	if (cold) {
+		preempt_disable();
+		__flush_tlb_all();
+		preempt_enable();
+	}
+}
 
 /* All threads start the pass together. */
 static void bench_barrier(struct bench_run *run)
@@ -215,11 +239,13 @@ static int bench_thread_fn(void *data)
 			if (off + run->size > t->len)
 				off = 0;
 			if (n == d) {
+				bench_chill();
 				dma_unmap_single(run->dev, ring[head], run->size,
 						 DMA_BIDIRECTIONAL);
 				head = (head + 1) % d;
 				n--;
 			}
+			bench_chill();
 			a = dma_map_single(run->dev, t->src + off, run->size,
 					   DMA_BIDIRECTIONAL);
 			if (dma_mapping_error(run->dev, a)) {
@@ -240,19 +266,23 @@ static int bench_thread_fn(void *data)
 		for (i = 0; i < run->iters; i++) {
 			dma_addr_t a;
 
+			bench_chill();
 			a = dma_map_single(run->dev, t->src, run->size,
 					   DMA_BIDIRECTIONAL);
 			if (dma_mapping_error(run->dev, a)) {
 				t->failures++;
 				continue;
 			}
+			bench_chill();
 			dma_unmap_single(run->dev, a, run->size,
 					 DMA_BIDIRECTIONAL);
 			ok++;
 		}
 	} else {
 		for (i = 0; i < run->iters; i++) {
+			bench_chill();
 			memcpy(t->dst, t->src, run->size);
+			bench_chill();
 			memcpy(t->src, t->dst, run->size);
 			ok++;
 		}
