@@ -138,6 +138,11 @@ def fmt(x, nd=2):
     return str(x)
 
 
+def md_section(L, title, text):
+    """A "## title" heading and its paragraph, each followed by a blank line."""
+    L.extend(["## " + title, "", text, ""])
+
+
 def fmt_ns(ns):
     if ns is None:
         return "-"
@@ -860,12 +865,10 @@ def markdown(s):
 
     mu, mr = s.get("map_unmap_ns", {}), s.get("map_unmap_ratio_cc_stock", {})
     if mu:
-        L.append("## map+unmap (dma_map_single + dma_unmap_single, DMA_BIDIRECTIONAL, NVMe), median ns/op")
-        L.append("")
-        L.append("Fill: each side holds fill% of its own cap (stock: its whole pool; cc: max_pool_mb) in "
-                 "mappings of the size under test. memcpy = the same size copied both ways. The order of cc, "
-                 "stock and memcpy rotates from pass to pass.")
-        L.append("")
+        md_section(L, "map+unmap (dma_map_single + dma_unmap_single, DMA_BIDIRECTIONAL, NVMe), median ns/op",
+                   "Fill: each side holds fill% of its own cap (stock: its whole pool; cc: max_pool_mb) in "
+                   "mappings of the size under test. memcpy = the same size copied both ways. The order of cc, "
+                   "stock and memcpy rotates from pass to pass.")
         for thr in THREADS:
             L.append("| %d thread%s | cc 0%% | stock 0%% | memcpy | cc/stock 0%% | cc/stock 50%% | cc/stock 90%% | cc 90%% | stock 90%% |"
                      % (thr, "s" if thr > 1 else ""))
@@ -888,13 +891,11 @@ def markdown(s):
 
     mc, mcr = s.get("map_unmap_cold_ns", {}), s.get("map_unmap_cold_ratio_cc_stock", {})
     if mc:
-        L.append("## map+unmap with cold translations (ccs_bench cold=1, 1 thread, fill 0), median ns/op")
-        L.append("")
-        L.append("A TLB flush before every map, every unmap and each of memcpy's two copies (under TCG it also "
-                 "empties the vCPU's cache of translated-code jumps): the pair as a request's completion meets "
-                 "it, after the rest of the I/O path has run. The flushes cost every column the same; memcpy "
-                 "shows their share.")
-        L.append("")
+        md_section(L, "map+unmap with cold translations (ccs_bench cold=1, 1 thread, fill 0), median ns/op",
+                   "A TLB flush before every map, every unmap and each of memcpy's two copies (under TCG it also "
+                   "empties the vCPU's cache of translated-code jumps): the pair as a request's completion meets "
+                   "it, after the rest of the I/O path has run. The flushes cost every column the same; memcpy "
+                   "shows their share.")
         L.append("| size | cc | stock | memcpy | cc/stock |")
         L.append("|---|---|---|---|---|")
         for size in sorted(mc, key=int):
