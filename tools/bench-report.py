@@ -447,10 +447,13 @@ def build(results):
     for (size, impl, fill, thr), ns in sorted(cold.items()):
         if fill == 0 and thr == 1:
             mc.setdefault(str(size), {})[impl] = ns
+    mcr = {}
+    for size, d in mc.items():
+        r = ratio(d.get("cc"), d.get("stock"))
+        if r is not None:
+            mcr[size] = round(r, 3)
     summary["map_unmap_cold_ns"] = mc
-    summary["map_unmap_cold_ratio_cc_stock"] = {
-        size: round(ratio(d.get("cc"), d.get("stock")), 3) for size, d in mc.items()
-        if ratio(d.get("cc"), d.get("stock")) is not None}
+    summary["map_unmap_cold_ratio_cc_stock"] = mcr
 
     # -- fio at the default sizes and at 4 MiB, A/A control
     rm = runs.get("main", [])
