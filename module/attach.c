@@ -778,6 +778,68 @@ static int ccs_note_bound(struct device *dev, void *data)
 	return 0;
 }
 
+/*
+ * A stall: a device's maps are refused at every check for this long while
+ * the arena is at max_pool_mb, and at half of the checks at least the
+ * device held no streaming slot.
+ */
+#define CCS_STALL_CHECKS	10
+
+atomic64_t ccs_stall_reports = ATOMIC64_INIT(0);
+
+/**
+ * ccs_attach_check_stalls() - report devices waiting for room the cap
+ *	cannot give them
+ * @at_cap:	the arena is at max_pool_mb and cannot grow
+ * @cap:	max_pool_mb in bytes
+ *
+ * Called by kccd about once a second, with no lock held.  A driver that
+ * maps a request's segments one at a time and requeues the request at the
+ * first refusal (virtio) holds nothing between its attempts, while a
+ * device whose requests fit holds the slots of those in flight.  So a
+ * device refused at every check for CCS_STALL_CHECKS seconds at the cap,
+ * with nothing of its own mapped at half of them, is retrying a request
+ * larger than what the cap leaves it (after coherent memory, the other
+ * devices' mappings and the small-slot reserve), and will retry it for
+ * ever unless max_pool_mb is raised or those mappings go: say so once per
+ * stall, naming the device.  Best effort: skipped while an attach or a
+ * detach holds the table.
+ */
+void ccs_attach_check_stalls(bool at_cap, u64 cap)
+{
+	struct ccs_dev_stats s;
+	struct ccs_dev *cd;
+
+	if (!mutex_trylock(&ccs_attach_lock))
+		return;
+	list_for_each_entry(cd, &ccs_devs, node) {
+		if (cd->state != CCS_DEV_ATTACHED &&
+		    cd->state != CCS_DEV_DRAINING)
+			continue;
+		ccs_dev_stats_sum(cd, &s);
+		if (!at_cap || s.exhausted == cd->stall_exh) {
+			cd->stall_exh = s.exhausted;
+			cd->stall_checks = 0;
+			cd->stall_idle = 0;
+			cd->stall_warned = false;
+			continue;
+		}
+		cd->stall_exh = s.exhausted;
+		cd->stall_checks++;
+		if (!s.held)
+			cd->stall_idle++;
+		if (cd->stall_warned || cd->stall_checks < CCS_STALL_CHECKS ||
+		    2 * cd->stall_idle < cd->stall_checks)
+			continue;
+		cd->stall_warned = true;
+		atomic64_inc(&ccs_stall_reports);
+		dev_warn(cd->dev, CCS_NAME ": maps refused for %u s at max_pool_mb=%llu while the device had none in flight: a request needs more than the cap leaves it after %llu KiB of coherent memory, and is retried until that changes; raise max_pool_mb (reload to exceed its load-time value) or lower its disks' max_sectors_kb\n",
+			 cd->stall_checks, cap >> 20,
+			 ccs_pool_lasting_bytes(ccs_pool) >> 10);
+	}
+	mutex_unlock(&ccs_attach_lock);
+}
+
 /**
  * ccs_attach_init() - start attaching devices according to attach=
  *

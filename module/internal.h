@@ -48,6 +48,8 @@ void ccs_kccd_kick(int cls);
 /* attach.c */
 int ccs_attach_init(void);
 void ccs_attach_exit(void);
+void ccs_attach_check_stalls(bool at_cap, u64 cap);
+extern atomic64_t ccs_stall_reports;
 
 /* debugfs.c */
 struct dentry;
@@ -290,6 +292,11 @@ enum ccs_dev_state {
  * @mask_flags:	CCS_MASK_CHECKED once the first request found both masks
  *		reaching the pool; CCS_MASK_STOCK once the device was handed
  *		back to its previous ops because one did not (mask.c)
+ * @stall_exh:	ccs_attach_check_stalls(), under ccs_attach_lock: the
+ *		device's refused maps at the last check,
+ * @stall_checks: consecutive checks at the cap that saw new refusals,
+ * @stall_idle:	how many of those found no streaming slot held by it,
+ * @stall_warned: the stall of this streak was reported
  */
 struct ccs_dev {
 	const struct dma_map_ops ops;
@@ -302,6 +309,10 @@ struct ccs_dev {
 	enum ccs_dev_state state;
 	bool by_api;
 	unsigned long mask_flags;
+	u64 stall_exh;
+	u32 stall_checks;
+	u32 stall_idle;
+	bool stall_warned;
 };
 
 #define CCS_MASK_CHECKED	0

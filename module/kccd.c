@@ -607,6 +607,22 @@ static void ccs_return_all(void)
 	mutex_unlock(&ccs_kccd_mutex);
 }
 
+/*
+ * About once a second while kccd runs (at the cap with maps refused, it
+ * runs every CCS_CAP_WAIT_MS): the attach table is taken outside
+ * ccs_kccd_mutex.
+ */
+static void ccs_kccd_check_stalls(void)
+{
+	static unsigned long checked;
+	u64 cap = ccs_max_pool_bytes();
+
+	if (time_before(jiffies, checked + HZ))
+		return;
+	checked = jiffies;
+	ccs_attach_check_stalls(ccs_total_held() + SZ_64K > cap, cap);
+}
+
 static int ccs_kccd_thread(void *unused)
 {
 	long timeout;
@@ -642,6 +658,7 @@ static int ccs_kccd_thread(void *unused)
 		mutex_lock(&ccs_kccd_mutex);
 		timeout = ccs_kccd_pass();
 		mutex_unlock(&ccs_kccd_mutex);
+		ccs_kccd_check_stalls();
 		cond_resched();
 	}
 

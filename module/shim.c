@@ -818,7 +818,9 @@ out_unlock:
  * foreign_device_calls: DMA calls from a device whose dma_ops are another
  * attached device's copy (e.g. a child that inherited them), refused;
  * late_calls: calls that reached the shim after their device was detached
- * (the DMA API had loaded its ops before), refused.
+ * (the DMA API had loaded its ops before), refused;
+ * stall_reports: devices reported waiting for more than the cap leaves them
+ * (ccs_attach_check_stalls()).
  */
 void ccs_shim_counters(struct seq_file *m)
 {
@@ -826,6 +828,8 @@ void ccs_shim_counters(struct seq_file *m)
 	seq_printf(m, "foreign_device_calls %lld\n",
 		   atomic64_read(&ccs_foreign_dev_calls));
 	seq_printf(m, "late_calls %lld\n", atomic64_read(&ccs_late_calls));
+	seq_printf(m, "stall_reports %lld\n",
+		   atomic64_read(&ccs_stall_reports));
 }
 
 /*
