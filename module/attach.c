@@ -780,7 +780,7 @@ static int ccs_note_bound(struct device *dev, void *data)
 
 /*
  * A stall: a device's maps are refused at every check for this long while
- * the arena is at max_pool_mb, and at half of the checks at least the
+ * the arena is at max_pool_mb, and at a quarter of the checks at least the
  * device held no streaming slot.
  */
 #define CCS_STALL_CHECKS	10
@@ -798,12 +798,13 @@ atomic64_t ccs_stall_reports = ATOMIC64_INIT(0);
  * first refusal (virtio) holds nothing between its attempts, while a
  * device whose requests fit holds the slots of those in flight.  So a
  * device refused at every check for CCS_STALL_CHECKS seconds at the cap,
- * with nothing of its own mapped at half of them, is retrying a request
- * larger than what the cap leaves it (after coherent memory, the other
- * devices' mappings and the small-slot reserve), and will retry it for
- * ever unless max_pool_mb is raised or those mappings go: say so once per
- * stall, naming the device.  Best effort: skipped while an attach or a
- * detach holds the table.
+ * with nothing of its own mapped at a quarter of them (a retried request
+ * holds its first segments while they are mapped and copied in), is
+ * retrying a request larger than what the cap leaves it (after coherent
+ * memory, the other devices' mappings and the small-slot reserve), and
+ * will retry it for ever unless max_pool_mb is raised or those mappings
+ * go: say so once per stall, naming the device.  Best effort: skipped
+ * while an attach or a detach holds the table.
  */
 void ccs_attach_check_stalls(bool at_cap, u64 cap)
 {
@@ -829,7 +830,7 @@ void ccs_attach_check_stalls(bool at_cap, u64 cap)
 		if (!s.held)
 			cd->stall_idle++;
 		if (cd->stall_warned || cd->stall_checks < CCS_STALL_CHECKS ||
-		    2 * cd->stall_idle < cd->stall_checks)
+		    4 * cd->stall_idle < cd->stall_checks)
 			continue;
 		cd->stall_warned = true;
 		atomic64_inc(&ccs_stall_reports);

@@ -225,6 +225,9 @@ bench_fio() {
 		BENCH_HUNG=$tag
 		cat "$CCS_DBG/stats" >"$CCS_OUT/fio-$tag.stats" 2>/dev/null
 		dmesg | tail -n 50 >"$CCS_OUT/fio-$tag.dmesg"
+		# cc_swiotlb's report of a request the cap cannot hold, if any
+		grep -h 'cc_swiotlb: maps refused for' "$CCS_OUT/fio-$tag.dmesg" |
+			tail -n 1 | sed 's/^/  /'
 		return 0
 	fi
 	if [ $rc != 0 ] || [ ! -s "$json" ]; then
