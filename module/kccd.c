@@ -177,6 +177,15 @@ static u64 ccs_total_held(void)
 }
 
 /*
+ * At max_pool_mb: the cap leaves less than the smallest unit kccd adds, so
+ * the arena cannot grow.
+ */
+static bool ccs_at_cap(u64 held, u64 cap)
+{
+	return held + SZ_64K > cap;
+}
+
+/*
  * Free shared bytes at the peak of demand: held minus the most that was
  * mapped in the last two windows, or minus what the classes have carved now
  * if that is more (every mapped byte is in a carved slab, so carved covers
@@ -342,7 +351,7 @@ static void ccs_backoff(void)
 static void ccs_update_small_reserve(void)
 {
 	bool stuck = ccs_convert_paused() || ccs_convert_failing() ||
-		     ccs_total_held() + SZ_64K > ccs_max_pool_bytes();
+		     ccs_at_cap(ccs_total_held(), ccs_max_pool_bytes());
 	u64 reserve = clamp_t(u64, ccs_max_pool_bytes() / 16, SZ_128K, SZ_256K);
 
 	reserve = round_down(reserve, CCS_GRAIN_SIZE);
@@ -365,7 +374,7 @@ static long ccs_grow_one(void)
 	u32 size;
 	int ret;
 
-	if (held + SZ_64K > cap) {
+	if (ccs_at_cap(held, cap)) {
 		ccs_ks.cap_hits++;
 		return -ENOSPC;
 	}
@@ -620,7 +629,7 @@ static void ccs_kccd_check_stalls(void)
 	if (time_before(jiffies, checked + HZ))
 		return;
 	checked = jiffies;
-	ccs_attach_check_stalls(ccs_total_held() + SZ_64K > cap, cap);
+	ccs_attach_check_stalls(ccs_at_cap(ccs_total_held(), cap), cap);
 }
 
 static int ccs_kccd_thread(void *unused)
