@@ -779,13 +779,40 @@ static int ccs_note_bound(struct device *dev, void *data)
 }
 
 /*
- * A stall: a device's maps are refused at every check for this long while
- * the arena is at max_pool_mb, and at a quarter of the checks at least the
- * device held no streaming slot.
+ * A stall: for this many consecutive checks at max_pool_mb, some CPU of the
+ * device has refused the same map (address and size) as at the check
+ * before, and refused it again since.
  */
 #define CCS_STALL_CHECKS	10
 
 atomic64_t ccs_stall_reports = ATOMIC64_INIT(0);
+
+/*
+ * Has a CPU refused @cd the same map since the last check as it had refused
+ * before it?  Takes the new snapshot of every CPU.  A torn read of a CPU's
+ * pair only breaks a streak.
+ */
+static bool ccs_refused_same_again(struct ccs_dev *cd)
+{
+	bool again = false;
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct ccs_dev_stats *s = per_cpu_ptr(cd->stats, cpu);
+		u64 exh = READ_ONCE(s->exhausted);
+		u64 orig = READ_ONCE(s->refused_orig);
+		u64 size = READ_ONCE(s->refused_size);
+
+		if (exh == s->stall_exh)
+			continue;
+		if (orig == s->stall_orig && size == s->stall_size)
+			again = true;
+		s->stall_exh = exh;
+		s->stall_orig = orig;
+		s->stall_size = size;
+	}
+	return again;
+}
 
 /**
  * ccs_attach_check_stalls() - report devices waiting for room the cap
@@ -795,20 +822,19 @@ atomic64_t ccs_stall_reports = ATOMIC64_INIT(0);
  *
  * Called by kccd about once a second, with no lock held.  A driver that
  * maps a request's segments one at a time and requeues the request at the
- * first refusal (virtio) holds nothing between its attempts, while a
- * device whose requests fit holds the slots of those in flight.  So a
- * device refused at every check for CCS_STALL_CHECKS seconds at the cap,
- * with nothing of its own mapped at a quarter of them (a retried request
- * holds its first segments while they are mapped and copied in), is
- * retrying a request larger than what the cap leaves it (after coherent
- * memory, the other devices' mappings and the small-slot reserve), and
- * will retry it for ever unless max_pool_mb is raised or those mappings
- * go: say so once per stall, naming the device.  Best effort: skipped
- * while an attach or a detach holds the table.
+ * first refusal (virtio, NVMe) retries the same request, and meets the
+ * first refusal at the same segment, until it fits.  A request that fits
+ * does within the time the device takes to finish what it has in flight;
+ * one that keeps being refused at the same map for CCS_STALL_CHECKS
+ * seconds while the arena is at its cap is larger than what the cap
+ * leaves it (after coherent memory, the other devices' mappings and the
+ * small-slot reserve), and will be retried for ever unless max_pool_mb is
+ * raised or those mappings go: say so once per stall, naming the device.
+ * Busy devices are refused too, but each time for another request.  Best
+ * effort: skipped while an attach or a detach holds the table.
  */
 void ccs_attach_check_stalls(bool at_cap, u64 cap)
 {
-	struct ccs_dev_stats s;
 	struct ccs_dev *cd;
 
 	if (!mutex_trylock(&ccs_attach_lock))
@@ -817,24 +843,16 @@ void ccs_attach_check_stalls(bool at_cap, u64 cap)
 		if (cd->state != CCS_DEV_ATTACHED &&
 		    cd->state != CCS_DEV_DRAINING)
 			continue;
-		ccs_dev_stats_sum(cd, &s);
-		if (!at_cap || s.exhausted == cd->stall_exh) {
-			cd->stall_exh = s.exhausted;
+		if (!ccs_refused_same_again(cd) || !at_cap) {
 			cd->stall_checks = 0;
-			cd->stall_idle = 0;
 			cd->stall_warned = false;
 			continue;
 		}
-		cd->stall_exh = s.exhausted;
-		cd->stall_checks++;
-		if (!s.held)
-			cd->stall_idle++;
-		if (cd->stall_warned || cd->stall_checks < CCS_STALL_CHECKS ||
-		    4 * cd->stall_idle < cd->stall_checks)
+		if (cd->stall_warned || ++cd->stall_checks < CCS_STALL_CHECKS)
 			continue;
 		cd->stall_warned = true;
 		atomic64_inc(&ccs_stall_reports);
-		dev_warn(cd->dev, CCS_NAME ": maps refused for %u s at max_pool_mb=%llu while the device had none in flight: a request needs more than the cap leaves it after %llu KiB of coherent memory, and is retried until that changes; raise max_pool_mb (reload to exceed its load-time value) or lower its disks' max_sectors_kb\n",
+		dev_warn(cd->dev, CCS_NAME ": maps refused for %u s at max_pool_mb=%llu, the same map every time: a request needs more than the cap leaves it after %llu KiB of coherent memory, and is retried until that changes; raise max_pool_mb (reload to exceed its load-time value) or lower its disks' max_sectors_kb\n",
 			 cd->stall_checks, cap >> 20,
 			 ccs_pool_lasting_bytes(ccs_pool) >> 10);
 	}

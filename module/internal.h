@@ -233,6 +233,12 @@ int ccs_debugfs_add_counters(void (*show)(struct seq_file *m));
  * @coherent_allocs:	coherent/page allocations handed out
  * @coherent_frees:	coherent/page allocations given back
  * @coherent_bytes:	bytes of coherent/page allocations handed out
+ * @refused_orig:	not a counter: original address of the last map this
+ *			CPU refused for want of a slot
+ * @refused_size:	not a counter: its size
+ * @stall_exh:		ccs_attach_check_stalls() only: @exhausted,
+ * @stall_orig:		@refused_orig and
+ * @stall_size:		@refused_size at its last check
  */
 struct ccs_dev_stats {
 	u64 maps;
@@ -246,6 +252,11 @@ struct ccs_dev_stats {
 	u64 coherent_allocs;
 	u64 coherent_frees;
 	u64 coherent_bytes;
+	u64 refused_orig;
+	u64 refused_size;
+	u64 stall_exh;
+	u64 stall_orig;
+	u64 stall_size;
 };
 
 /**
@@ -292,10 +303,9 @@ enum ccs_dev_state {
  * @mask_flags:	CCS_MASK_CHECKED once the first request found both masks
  *		reaching the pool; CCS_MASK_STOCK once the device was handed
  *		back to its previous ops because one did not (mask.c)
- * @stall_exh:	ccs_attach_check_stalls(), under ccs_attach_lock: the
- *		device's refused maps at the last check,
- * @stall_checks: consecutive checks at the cap that saw new refusals,
- * @stall_idle:	how many of those found no streaming slot held by it,
+ * @stall_checks: ccs_attach_check_stalls(), under ccs_attach_lock:
+ *		consecutive checks at the cap at which a CPU had refused
+ *		the same map again,
  * @stall_warned: the stall of this streak was reported
  */
 struct ccs_dev {
@@ -309,9 +319,7 @@ struct ccs_dev {
 	enum ccs_dev_state state;
 	bool by_api;
 	unsigned long mask_flags;
-	u64 stall_exh;
 	u32 stall_checks;
-	u32 stall_idle;
 	bool stall_warned;
 };
 

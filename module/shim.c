@@ -241,6 +241,8 @@ static __always_inline dma_addr_t ccs_map_phys(struct ccs_dev *cd,
 		 * would be the real problem.
 		 */
 		this_cpu_inc(cd->stats->exhausted);
+		this_cpu_write(cd->stats->refused_orig, orig);
+		this_cpu_write(cd->stats->refused_size, size);
 		trace_cc_swiotlb_map_fail(dev, size,
 					  ccs_class_slot_size(ccs_pool, cls),
 					  CCS_FAIL_EXHAUSTED);
