@@ -845,12 +845,11 @@ void ccs_attach_check_stalls(bool at_cap, u64 cap)
 			continue;
 		if (!ccs_refused_same_again(cd) || !at_cap) {
 			cd->stall_checks = 0;
-			cd->stall_warned = false;
 			continue;
 		}
-		if (cd->stall_warned || ++cd->stall_checks < CCS_STALL_CHECKS)
+		/* once per streak */
+		if (++cd->stall_checks != CCS_STALL_CHECKS)
 			continue;
-		cd->stall_warned = true;
 		atomic64_inc(&ccs_stall_reports);
 		dev_warn(cd->dev, CCS_NAME ": maps refused for %u s at max_pool_mb=%llu, the same map every time: a request needs more than the cap leaves it after %llu KiB of coherent memory, and is retried until that changes; raise max_pool_mb (reload to exceed its load-time value) or lower its disks' max_sectors_kb\n",
 			 cd->stall_checks, cap >> 20,

@@ -305,8 +305,8 @@ enum ccs_dev_state {
  *		back to its previous ops because one did not (mask.c)
  * @stall_checks: ccs_attach_check_stalls(), under ccs_attach_lock:
  *		consecutive checks at the cap at which a CPU had refused
- *		the same map again,
- * @stall_warned: the stall of this streak was reported
+ *		the same map again (reported when it reaches
+ *		CCS_STALL_CHECKS)
  */
 struct ccs_dev {
 	const struct dma_map_ops ops;
@@ -320,7 +320,6 @@ struct ccs_dev {
 	bool by_api;
 	unsigned long mask_flags;
 	u32 stall_checks;
-	bool stall_warned;
 };
 
 #define CCS_MASK_CHECKED	0
