@@ -361,7 +361,7 @@ static void ccs_dev_free_tasks(struct rcu_head *rcu)
 /*
  * @cd is off the table and the device has its old ops back, but a DMA call
  * may have loaded the old dev->dma_ops just before and not yet entered the
- * shim's rcu_read_lock() section (dma_map_page_attrs() calls through the
+ * shim's rcu_read_lock_sched() section (dma_map_page_attrs() calls through the
  * pointer with no RCU of its own): a task preempted right there.  So @cd is
  * freed after a Tasks RCU grace period (every task has switched voluntarily
  * since: none is still between the load and the call) and then a normal

@@ -295,8 +295,8 @@ enum ccs_dev_state {
  * @prev_ops:	dma_ops the device had before attach, restored on detach
  * @stats:	per-CPU counters
  * @node:	entry in the attach table (ccs_attach_lock)
- * @rcu:	the shim reads this struct under rcu_read_lock(), so it is
- *		freed only after a grace period
+ * @rcu:	the shim reads this struct under rcu_read_lock_sched(), so
+ *		it is freed only after a grace period
  * @state:	enum ccs_dev_state, written under ccs_attach_lock, read
  *		locklessly by the shim (READ_ONCE)
  * @by_api:	attached by cc_swiotlb_attach() rather than the bus notifier

@@ -1181,14 +1181,13 @@ struct ccs_slot *ccs_slot_lookup(struct ccs_pool *p, phys_addr_t phys)
 	struct ccs_slot *slot = NULL;
 	struct ccs_grain *g;
 
-	rcu_read_lock();
 	hlist_for_each_entry_rcu(g, &p->hash[hash_64(key, p->hash_bits)], node) {
 		struct ccs_chunk *chunk;
 		u64 idx;
 
 		if (g->key != key)
 			continue;
-		chunk = rcu_dereference(g->slab);
+		chunk = rcu_dereference_sched(g->slab);
 		if (!chunk)
 			break;
 		/*
@@ -1201,7 +1200,6 @@ struct ccs_slot *ccs_slot_lookup(struct ccs_pool *p, phys_addr_t phys)
 			slot = &chunk->slots[idx];
 		break;
 	}
-	rcu_read_unlock();
 	return slot;
 }
 

@@ -299,9 +299,11 @@ void ccs_slot_free(struct ccs_pool *p, struct ccs_slot *slot);
  * @p:		pool
  * @phys:	any address inside the mapped range of the slot
  *
- * Safe from any context, against concurrent carving and arena changes
- * (RCU).  Any address inside the slot finds it, not only the mapped bytes:
- * callers check their range against @offset and @size.
+ * Any context, inside rcu_read_lock_sched() (the shim's read section):
+ * safe against concurrent carving and arena changes, whose metadata is
+ * freed after a grace period.  Any address inside the slot finds it, not
+ * only the mapped bytes: callers check their range against @offset and
+ * @size.
  *
  * Return: the slot, or NULL if @phys is not inside an in-use slot.
  */

@@ -19,10 +19,17 @@
  *
  * Nothing here allocates, sleeps or takes a lock on the map/unmap/sync path:
  * the device's struct ccs_dev is found with container_of() on dev->dma_ops
- * (under rcu_read_lock(), checked to belong to the device),
- * the slot with the pool's O(1) lookup, and the counters are per-CPU.  A map
+ * (checked to belong to the device), the slot with the pool's O(1) lookup,
+ * and the counters are per-CPU.  A map
  * that finds no slot returns DMA_MAPPING_ERROR (map_page) or -ENOMEM
  * (map_sg); block drivers turn that into BLK_STS_RESOURCE, a requeue.
+ *
+ * Every entry point runs inside rcu_read_lock_sched(), not rcu_read_lock():
+ * with preemption off, synchronize_rcu() and call_rcu() wait for it all the
+ * same (one RCU flavour since 4.20), and it is two inline per-CPU
+ * instructions where rcu_read_lock() under CONFIG_PREEMPT_RCU (both Debian
+ * kernels) is two out-of-line calls.  Nothing in it may sleep, as before;
+ * what may (converting pages for a large coherent allocation) runs outside.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -50,8 +57,8 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
 
 /*
  * The state of @dev, from its dma_ops, or NULL for a call the shim must
- * refuse.  Caller holds rcu_read_lock(): struct ccs_dev is freed only after
- * a grace period.  Two cases are refused:
+ * refuse.  Caller holds rcu_read_lock_sched(): struct ccs_dev is freed only
+ * after a grace period.  Two cases are refused:
  *  - dev->dma_ops are no longer ours: the DMA API loaded them before a
  *    detach restored the old ones and called us after it.  The detach saw
  *    nothing outstanding, so this can only be a new map or allocation:
@@ -389,11 +396,11 @@ static void ccs_sync(struct device *dev, dma_addr_t dma, size_t size,
 {
 	struct ccs_dev *cd;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd)
 		__ccs_sync(cd, dev, dma, size, dir, for_cpu);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 }
 
 static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
@@ -404,16 +411,16 @@ static dma_addr_t ccs_map_page(struct device *dev, struct page *page,
 	struct ccs_dev *cd;
 	int err;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd && ccs_mask_unchecked(cd) && ccs_mask_first_use(cd, dev)) {
-		rcu_read_unlock();
+		rcu_read_unlock_sched();
 		return dma_map_page_attrs(dev, page, offset, size, dir, attrs);
 	}
 	if (cd)
 		dma = ccs_map_phys(cd, dev, page_to_phys(page) + offset, size,
 				   dir, attrs, &err);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return dma;
 }
 
@@ -422,11 +429,11 @@ static void ccs_unmap_page(struct device *dev, dma_addr_t dma, size_t size,
 {
 	struct ccs_dev *cd;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd)
 		ccs_unmap_phys(cd, dev, dma, size, dir, attrs);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 }
 
 static void ccs_unmap_sg(struct device *dev, struct scatterlist *sgl,
@@ -437,13 +444,13 @@ static void ccs_unmap_sg(struct device *dev, struct scatterlist *sgl,
 	struct ccs_dev *cd;
 	int i;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd)
 		for_each_sg(sgl, sg, nents, i)
 			ccs_unmap_phys(cd, dev, sg_dma_address(sg),
 				       sg_dma_len(sg), dir, attrs);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 }
 
 /*
@@ -458,14 +465,14 @@ static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 	struct ccs_dev *cd;
 	int i, err = -EIO;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (!cd) {
-		rcu_read_unlock();
+		rcu_read_unlock_sched();
 		return err;
 	}
 	if (ccs_mask_unchecked(cd) && ccs_mask_first_use(cd, dev)) {
-		rcu_read_unlock();
+		rcu_read_unlock_sched();
 		i = dma_map_sg_attrs(dev, sgl, nents, dir, attrs);
 		return i ? i : -ENOMEM;
 	}
@@ -478,13 +485,13 @@ static int ccs_map_sg(struct device *dev, struct scatterlist *sgl, int nents,
 		sg_dma_address(sg) = dma;
 		sg_dma_len(sg) = sg->length;
 	}
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return nents;
 
 unwind:
 	/* The device never saw these: free without copying back. */
 	ccs_unmap_sg(dev, sgl, i, dir, attrs | DMA_ATTR_SKIP_CPU_SYNC);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return err;
 }
 
@@ -712,7 +719,7 @@ found:
 /*
  * A coherent allocation was counted (or freed): if the device is not plainly
  * attached, a detach may be waiting for that count to reach zero.  Caller
- * holds rcu_read_lock().
+ * holds rcu_read_lock_sched().
  */
 static void ccs_note_coherent_done(struct ccs_dev *cd)
 {
@@ -731,7 +738,7 @@ static void *ccs_alloc_shared(struct device *dev, size_t size,
 	struct ccs_dev *cd;
 	void *vaddr;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd && !ccs_dev_open(cd)) {
 		this_cpu_inc(cd->stats->exhausted);
@@ -739,16 +746,16 @@ static void *ccs_alloc_shared(struct device *dev, size_t size,
 	}
 	if (cd)
 		this_cpu_inc(cd->stats->coherent_allocs);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	if (!cd)
 		return NULL;
 
 	vaddr = __ccs_alloc_shared(cd, dev, size, dma_handle, gfp);
 	if (!vaddr) {
-		rcu_read_lock();
+		rcu_read_lock_sched();
 		this_cpu_dec(cd->stats->coherent_allocs);
 		ccs_note_coherent_done(cd);
-		rcu_read_unlock();
+		rcu_read_unlock_sched();
 	}
 	return vaddr;
 }
@@ -764,7 +771,7 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 	unsigned long flags;
 	void *entry;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (!cd)
 		goto out_unlock;
@@ -792,9 +799,9 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 	 * Re-encryption may sleep: outside RCU.  @cd stays: this allocation
 	 * is still counted as outstanding, so no detach frees it.
 	 */
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	ccs_free_converted(page, order);
-	rcu_read_lock();
+	rcu_read_lock_sched();
 done:
 	this_cpu_inc(cd->stats->coherent_frees);
 	/* a late free after the driver unbound: maybe the last one */
@@ -808,7 +815,7 @@ bogus:
 	atomic64_inc(&ccs_foreign_frees);
 	this_cpu_inc(cd->stats->errors);
 out_unlock:
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 }
 
 /**
@@ -844,11 +851,11 @@ static bool ccs_alloc_left_to_stock(struct device *dev)
 	struct ccs_dev *cd;
 	bool stock = false;
 
-	rcu_read_lock();
+	rcu_read_lock_sched();
 	cd = ccs_dev_get(dev);
 	if (cd && ccs_mask_unchecked(cd))
 		stock = ccs_mask_first_use(cd, dev);
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return stock;
 }
 

@@ -83,7 +83,8 @@ void ccs_verify_note_private(void *vaddr, unsigned int npages)
  * @dma:	DMA address handed to the device
  * @size:	bytes mapped (> 0)
  *
- * Any context, map path included: RCU lookups only, no lock, no allocation.
+ * Any context, from the map path inside its rcu_read_lock_sched(): lookups
+ * only, no lock, no allocation.
  * Only called while verify_maps is set.
  */
 void ccs_verify_mapping(struct device *dev, dma_addr_t dma, size_t size)

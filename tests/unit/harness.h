@@ -57,6 +57,17 @@ static inline void *h_fake_va(phys_addr_t phys)
 	return (void *)(uintptr_t)(phys + H_FAKE_VA_OFFSET);
 }
 
+/* ccs_slot_lookup() inside the read section it requires, as the shim calls it */
+static inline struct ccs_slot *h_lookup(struct ccs_pool *p, phys_addr_t phys)
+{
+	struct ccs_slot *slot;
+
+	rcu_read_lock_sched();
+	slot = ccs_slot_lookup(p, phys);
+	rcu_read_unlock_sched();
+	return slot;
+}
+
 /* next free fake range of @size, aligned to @size */
 phys_addr_t h_fake_phys(u32 size);
 

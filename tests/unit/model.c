@@ -356,9 +356,9 @@ static void m_alloc(struct model *m)
 	CHECK(slot->owner == owner);
 	CHECK_EQ(slot->in_use, 1);
 	CHECK((phys_addr_t)(uintptr_t)ccs_slot_vaddr(slot) - H_FAKE_VA_OFFSET == phys);
-	CHECK(ccs_slot_lookup(m->p, phys) == slot);
-	CHECK(ccs_slot_lookup(m->p, base) == slot);
-	CHECK(ccs_slot_lookup(m->p, base + m->slot_size[served] - 1) == slot);
+	CHECK(h_lookup(m->p, phys) == slot);
+	CHECK(h_lookup(m->p, base) == slot);
+	CHECK(h_lookup(m->p, base + m->slot_size[served] - 1) == slot);
 	CHECK(m_unit_of(m, base) >= 0);
 	CHECK_EQ(m_live_at(m, base), -1);	/* never handed out twice */
 	if (m_unit_of(m, base) < 0 || m_live_at(m, base) != -1)
@@ -382,7 +382,7 @@ static void m_free_live(struct model *m, int k)
 	struct m_live *l = &m->live[k];
 
 	ccs_slot_free(m->p, l->slot);
-	CHECK(!ccs_slot_lookup(m->p, l->base));
+	CHECK(!h_lookup(m->p, l->base));
 	m->last_freed = l->slot;
 	m_occupy(m, l->base, l->cls, -1);
 	m->c[l->cls].in_use--;
@@ -420,7 +420,7 @@ static void m_lookup(struct model *m)
 		struct m_live *l = &m->live[m_below(s, m->nlive)];
 
 		addr = l->base + m_below(s, m->slot_size[l->cls]);
-		CHECK(ccs_slot_lookup(m->p, addr) == l->slot);
+		CHECK(h_lookup(m->p, addr) == l->slot);
 		return;
 	}
 	if (m->nunits && m_below(s, 4)) {
@@ -434,7 +434,7 @@ static void m_lookup(struct model *m)
 			addr = m_bits(s, 8);
 	}
 	/* only addresses inside live slots answer */
-	r = ccs_slot_lookup(m->p, addr);
+	r = h_lookup(m->p, addr);
 	k = m_live_at(m, addr);
 	CHECK(r == (k < 0 ? NULL : m->live[k].slot));
 }
@@ -531,7 +531,7 @@ static void m_take_free(struct model *m)
 	CHECK(!limit || size <= limit);
 	CHECK(m_unit_idle(&m->units[ui]));
 	CHECK(va == h_fake_va(phys));
-	CHECK(!ccs_slot_lookup(m->p, phys));
+	CHECK(!h_lookup(m->p, phys));
 	m->held -= size;
 	if (m->nreuse < (int)ARRAY_SIZE(m->reuse))
 		m->reuse[m->nreuse++] = (struct m_range){ phys, size };

@@ -296,8 +296,8 @@ static void test_min_align_mask(void)
 			CHECK_EQ(phys % align, 0);
 		CHECK(s->offset + size <= slot_size);	/* fits */
 		CHECK_EQ((uintptr_t)ccs_slot_vaddr(s) - H_FAKE_VA_OFFSET, phys);
-		CHECK(ccs_slot_lookup(p, phys) == s);
-		CHECK(ccs_slot_lookup(p, phys + size - 1) == s);
+		CHECK(h_lookup(p, phys) == s);
+		CHECK(h_lookup(p, phys + size - 1) == s);
 		ccs_slot_free(p, s);
 	}
 	/* NVMe's case: 4 KiB - 1 mask, page-offset buffers, many live at once */
@@ -374,19 +374,19 @@ static void test_lookup(void)
 		phys_addr_t base = slot_base(p, s[i]);
 		u32 sz = ccs_class_slot_size(p, ccs_slot_class(s[i]));
 
-		CHECK(ccs_slot_lookup(p, ccs_slot_phys(s[i])) == s[i]);
-		CHECK(ccs_slot_lookup(p, base) == s[i]);	/* interior */
-		CHECK(ccs_slot_lookup(p, base + sz / 2) == s[i]);
-		CHECK(ccs_slot_lookup(p, base + sz - 1) == s[i]);
+		CHECK(h_lookup(p, ccs_slot_phys(s[i])) == s[i]);
+		CHECK(h_lookup(p, base) == s[i]);	/* interior */
+		CHECK(h_lookup(p, base + sz / 2) == s[i]);
+		CHECK(h_lookup(p, base + sz - 1) == s[i]);
 		/* the neighbours are free slots */
-		if (ccs_slot_lookup(p, base + sz) != NULL)
-			CHECK(ccs_slot_lookup(p, base + sz) != s[i]);
+		if (h_lookup(p, base + sz) != NULL)
+			CHECK(h_lookup(p, base + sz) != s[i]);
 	}
 	/* a free slot, holes and non-pool addresses give NULL */
-	CHECK(!ccs_slot_lookup(p, 0));
-	CHECK(!ccs_slot_lookup(p, lo - 1));
-	CHECK(!ccs_slot_lookup(p, hi + 12345));
-	CHECK(!ccs_slot_lookup(p, 0xfffffffffffff000ULL));
+	CHECK(!h_lookup(p, 0));
+	CHECK(!h_lookup(p, lo - 1));
+	CHECK(!h_lookup(p, hi + 12345));
+	CHECK(!h_lookup(p, 0xfffffffffffff000ULL));
 	/* inside a unit that holds none of the slots in use */
 	for (j = NCH - 1; j >= 0; j--) {
 		for (i = 0; i < 8 && s[i]; i++)
@@ -396,17 +396,17 @@ static void test_lookup(void)
 			break;
 	}
 	CHECK(j >= 0);
-	CHECK(j < 0 || !ccs_slot_lookup(p, chunks[j] + 100));
+	CHECK(j < 0 || !h_lookup(p, chunks[j] + 100));
 	for (i = 0; i < 8 && s[i]; i++) {
 		phys_addr_t phys = ccs_slot_phys(s[i]);
 
 		ccs_slot_free(p, s[i]);
-		CHECK(!ccs_slot_lookup(p, phys));	/* freed */
+		CHECK(!h_lookup(p, phys));	/* freed */
 	}
 	h_teardown(p);
 	/* and after the chunk is gone (a new pool, same addresses) */
 	p = ccs_pool_create(CCS_PRESET_POW2, 1ULL << 30, 2);
-	CHECK(!ccs_slot_lookup(p, lo + 4096));
+	CHECK(!h_lookup(p, lo + 4096));
 	CHECK_EQ(ccs_pool_destroy(p), 0);
 }
 
@@ -1194,7 +1194,7 @@ static void test_map_path_allocates_nothing(void)
 			s[i] = alloc(p, h_rand(&seed), 1 + h_below(&seed, 70000),
 				     i & 1 ? 4095 : 0, 0);
 			if (s[i])
-				CHECK(ccs_slot_lookup(p, ccs_slot_phys(s[i])) == s[i]);
+				CHECK(h_lookup(p, ccs_slot_phys(s[i])) == s[i]);
 		}
 		for (i = 0; i < 200; i++) {
 			uenv_set_cpu(h_below(&seed, 2));
@@ -1221,12 +1221,12 @@ static void test_lookup_small_hash(void)
 		h_add_arena(p, i & 1 ? 64 << 10 : 2 << 20);
 	for (i = 0; i < 64; i++) {
 		s[i] = alloc(p, 0, 4096, 0, 0);
-		CHECK(s[i] && ccs_slot_lookup(p, ccs_slot_phys(s[i]) + 4095) == s[i]);
+		CHECK(s[i] && h_lookup(p, ccs_slot_phys(s[i]) + 4095) == s[i]);
 	}
 	for (i = 0; i < 64; i++)
 		if (s[i])
 			ccs_slot_free(p, s[i]);
-	CHECK(!ccs_slot_lookup(p, ccs_slot_phys(s[0])));
+	CHECK(!h_lookup(p, ccs_slot_phys(s[0])));
 	h_teardown(p);
 }
 

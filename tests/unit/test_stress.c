@@ -87,7 +87,7 @@ static void s_verify_and_free(struct s_worker *w, struct ccs_slot *slot,
 			      u64 tag)
 {
 	CHECK_EQ(*s_tag_of(slot), tag);
-	CHECK(ccs_slot_lookup(s_pool, ccs_slot_phys(slot)) == slot);
+	CHECK(h_lookup(s_pool, ccs_slot_phys(slot)) == slot);
 	*s_tag_of(slot) = 0;
 	ccs_slot_free(s_pool, slot);
 	w->frees++;
@@ -134,7 +134,7 @@ static void *s_worker_fn(void *arg)
 			w->allocs++;
 			CHECK(slot->owner == w);
 			CHECK_EQ(ccs_slot_phys(slot) & mask, orig & mask);
-			CHECK(ccs_slot_lookup(s_pool, ccs_slot_phys(slot) + size - 1) == slot);
+			CHECK(h_lookup(s_pool, ccs_slot_phys(slot) + size - 1) == slot);
 			tag = ((u64)w->id << 56) | ++seq;
 			*s_tag_of(slot) = tag;
 			live[n] = slot;

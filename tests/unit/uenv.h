@@ -365,6 +365,10 @@ static inline void rcu_read_unlock(void)
 	pthread_rwlock_unlock(&uenv_rcu_lock);
 }
 
+/* The shim's flavour (preemption off in the kernel): the same lock here. */
+#define rcu_read_lock_sched()	rcu_read_lock()
+#define rcu_read_unlock_sched()	rcu_read_unlock()
+
 static inline void synchronize_rcu(void)
 {
 	pthread_rwlock_wrlock(&uenv_rcu_lock);
@@ -388,6 +392,7 @@ static inline void rcu_barrier(void)
 }
 
 #define rcu_dereference(p)	 __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define rcu_dereference_sched(p) rcu_dereference(p)
 #define rcu_assign_pointer(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
 #define RCU_INIT_POINTER(p, v)	 __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
 #define rcu_access_pointer(p)	 __atomic_load_n(&(p), __ATOMIC_RELAXED)
