@@ -20,9 +20,9 @@
  * Nothing here allocates, sleeps or takes a lock on the map/unmap/sync path:
  * the device's struct ccs_dev is found with container_of() on dev->dma_ops
  * (checked to belong to the device), the slot with the pool's O(1) lookup,
- * and the counters are per-CPU.  A map
- * that finds no slot returns DMA_MAPPING_ERROR (map_page) or -ENOMEM
- * (map_sg); block drivers turn that into BLK_STS_RESOURCE, a requeue.
+ * and the counters are per-CPU.  A map that finds no slot returns
+ * DMA_MAPPING_ERROR (map_page) or -ENOMEM (map_sg); block drivers turn that
+ * into BLK_STS_RESOURCE, a requeue.
  *
  * Every entry point runs inside rcu_read_lock_sched(), not rcu_read_lock():
  * with preemption off, synchronize_rcu() and call_rcu() wait for it all the
@@ -796,7 +796,7 @@ static void ccs_free_shared(struct device *dev, size_t size, void *vaddr,
 		goto bogus;
 	page = virt_to_page(vaddr);
 	/*
-	 * Re-encryption may sleep: outside RCU.  @cd stays: this allocation
+	 * Re-encryption may sleep: outside the section.  @cd stays: this allocation
 	 * is still counted as outstanding, so no detach frees it.
 	 */
 	rcu_read_unlock_sched();
