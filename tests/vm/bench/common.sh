@@ -29,6 +29,10 @@ BENCH_SWEEP_REPS=${BENCH_SWEEP_REPS:-3}
 BENCH_AA_REPS=${BENCH_AA_REPS:-3}
 BENCH_EMU_CALL_US=${BENCH_EMU_CALL_US:-100}
 BENCH_EMU_PAGE_NS=${BENCH_EMU_PAGE_NS:-5000}
+# 2 MiB pages for fio's buffers (bench_hugepages): the most any step has
+# at once is the four-disk mixed workload (8 jobs x 32 x 256 KiB = 64 MiB)
+# or the NIC step's background randrw (2 x 64 x 256 KiB), with room to spare
+BENCH_HUGEPAGES=${BENCH_HUGEPAGES:-64}
 STOCK_DBG=/sys/kernel/debug/swiotlb
 TRACEFS=/sys/kernel/tracing
 CCS_CTL=$CCS_TOP/tools/cc-swiotlb-ctl
@@ -207,7 +211,7 @@ bench_fio() {
 	bench_snapshot "$CCS_OUT/fio-$tag.before"
 	BENCH_SAMPLE_DEV=$1 bench_sampler_start "$CCS_OUT/fio-$tag.samples"
 	timeout -k 10 $((BENCH_FIO_SECONDS + BENCH_RAMP + 40)) \
-		fio --ioengine=libaio --direct=1 --time_based \
+		fio --ioengine=libaio --direct=1 --time_based --mem=shmhuge \
 		--runtime="$BENCH_FIO_SECONDS" --ramp_time="$BENCH_RAMP" \
 		--group_reporting --continue_on_error=all --randrepeat=0 \
 		"${args[@]}" --output-format=json --output="$json.raw" \
@@ -263,6 +267,26 @@ bench_need_disk() {
 	echo "disk $1: $d"
 }
 
+# bench_hugepages: reserve BENCH_HUGEPAGES 2 MiB pages for fio's buffers
+# (--mem=shmhuge), once, before the first run, while memory is not yet
+# fragmented.  With fio's default buffer (malloc) the guest page allocator
+# decides per run how many physically contiguous pieces a request has (1 to
+# 32 per 128 KiB write were seen, on either side, changing from run to
+# run), and under TCG a piece's first copy costs about ten times the same
+# copy made again: the layout moved a run's figure more than the DMA ops
+# did.  From a hugepage every request is one contiguous piece on both
+# sides.
+bench_hugepages() {
+	local have
+	[ "$(cat /proc/sys/vm/nr_hugepages)" -ge "$BENCH_HUGEPAGES" ] && return 0
+	echo "$BENCH_HUGEPAGES" >/proc/sys/vm/nr_hugepages ||
+		ccs_fail "reserve $BENCH_HUGEPAGES hugepages"
+	have=$(cat /proc/sys/vm/nr_hugepages)
+	[ "$have" -ge "$BENCH_HUGEPAGES" ] ||
+		ccs_fail "reserved $have of $BENCH_HUGEPAGES hugepages for fio's buffers"
+	bench_step "fio buffers: $have hugepages of 2 MiB reserved (--mem=shmhuge)"
+}
+
 # bench_prewrite MIB PCI...: write the first MIB MiB of every disk (the
 # region the workloads use) once before any measured run, so that no side
 # reads holes or makes the host allocate blocks the other side then reuses.
@@ -272,6 +296,7 @@ bench_need_disk() {
 bench_prewrite() {
 	local mib=$1 pci dev
 	shift
+	bench_hugepages
 	for pci in "$@"; do
 		dev=$(ccs_wait_blockdev "$pci") || ccs_fail "no disk behind $pci"
 		dd if=/dev/zero of="$dev" bs=128k count=$((mib * 8)) oflag=direct status=none ||
@@ -475,7 +500,7 @@ bench_nic() {
 		dev=$(ccs_wait_blockdev "$pci")
 		tx0=$(net_stat "$NET_IFC" tx_dropped) rx0=$(net_stat "$NET_IFC" rx_dropped)
 		re0=$(net_retrans) ref0=$(bench_nic_refused $side) gated0=$(bench_nic_gated $side)
-		fio --name="nic-bg-$side" --filename="$dev" --ioengine=libaio --direct=1 \
+		fio --name="nic-bg-$side" --filename="$dev" --ioengine=libaio --direct=1 --mem=shmhuge \
 			--rw=randrw --bs=256k --iodepth=64 --numjobs=2 --size=32m \
 			--offset_increment=64m --time_based --runtime=600 \
 			--output-format=json --output="$CCS_OUT/nic-bg-$side.json" >/dev/null 2>&1 &
