@@ -9,8 +9,8 @@
  *
  *	demand = peak mapped bytes over the current and the previous window
  *		 (a window is reclaim_ms)
- *	low    = max(watermarks LOW,  demand / 4)
- *	high   = max(watermarks HIGH, 2 * low)
+ *	low    = max(watermarks LOW,  demand / 8)
+ *	high   = max(watermarks HIGH, demand)
  *
  * Under low (the map path kicks kccd as soon as it sees that, and when a
  * mapping found no memory at all), kccd grows the arena up to high: whole
@@ -18,10 +18,10 @@
  * buddy allocator allow, smaller ones (down to 64 KiB) otherwise; after a
  * dry drain with less than high free, by one unit.  While it cannot grow,
  * the arena's last bytes are kept for small slots (the small reserve).  When
- * even at the peak of demand more than high would be free (held - demand >
- * high; the peak of carved bytes counts too, see ccs_kccd_pass()), and
- * that has lasted reclaim_ms, it takes back entirely free units
- * no larger than that surplus, re-encrypts and frees them (a unit that
+ * even at the peak of demand more than twice high would be free (held -
+ * demand > 2 * high; the peak of carved bytes counts too, see
+ * ccs_kccd_pass()), and that has lasted reclaim_ms, it takes back entirely
+ * free units down to high, re-encrypts and frees them (a unit that
  * cannot be re-encrypted is leaked, counted, never freed).  Over max_pool_mb
  * (lowered at runtime) free units go back at once.  Because the watermarks
  * follow the peak of a whole window, a constant workload converts nothing
@@ -290,7 +290,14 @@ static u64 ccs_drain_idle_classes(void)
 		before.carved_bytes - after.carved_bytes : 0;
 }
 
-/* Recompute the effective watermarks from the demand windows. */
+/*
+ * Recompute the effective watermarks from the demand windows.  Growth
+ * makes room for twice the peak seen (high = demand) and starts again only
+ * when a new peak leaves less than an eighth of it free (low = demand / 8):
+ * the peak of a workload's mapped bytes keeps rising through its first
+ * seconds, as rarer bursts come, so an arena grown to the first peak plus a
+ * small margin would grow again, and again, into a constant workload.
+ */
 static void ccs_size_watermarks(unsigned long now)
 {
 	u64 demand, low, high, idle;
@@ -313,12 +320,13 @@ static void ccs_size_watermarks(unsigned long now)
 		ccs_k.window_start = now;
 	}
 	demand = max(ccs_k.peak_prev, ccs_k.peak_cur);
-	low = max(READ_ONCE(ccs_wm_low), demand / 4);
-	high = max3(READ_ONCE(ccs_wm_high), 2 * low, low + SZ_64K);
+	low = max(READ_ONCE(ccs_wm_low), demand / 8);
+	high = max3(READ_ONCE(ccs_wm_high), demand, low + SZ_64K);
 	if (low != ccs_ks.low || high != ccs_ks.high) {
 		trace_cc_swiotlb_watermark(0, ccs_ks.low >> 10, ccs_ks.high >> 10,
 					   low >> 10, high >> 10,
-					   demand / 4 > READ_ONCE(ccs_wm_low) ?
+					   demand > READ_ONCE(ccs_wm_high) ||
+					   demand / 8 > READ_ONCE(ccs_wm_low) ?
 					   "demand" : "configured");
 		ccs_ks.watermark_changes++;
 	}
@@ -571,18 +579,26 @@ static long ccs_kccd_pass(void)
 	}
 
 	/*
-	 * Surplus: more than a grain above high even at the peak of the
-	 * window (the least free memory of the window, not the free memory of
-	 * the moment: a workload whose mappings come and go must not make
-	 * kccd give back what it will need again), for reclaim_ms.  The peak
-	 * is of carved bytes as well as of mapped ones: carved exceeds mapped
-	 * by the slabs' unused slots, and a unit grown because carving ate the
-	 * free memory (a dry drain) must not count as surplus while that
-	 * carving recurs within the window.
+	 * Surplus: more than twice high free even at the peak of the window
+	 * (the least free memory of the window, not the free memory of the
+	 * moment: a workload whose mappings come and go must not make kccd
+	 * give back what it will need again), for reclaim_ms; once it has
+	 * started, units go back down to high.  The band between high and
+	 * twice high is the hysteresis: a workload's first seconds map more
+	 * at once than its steady state (all its queue is submitted together,
+	 * and mappings that found no memory make the growth overshoot), and
+	 * without the band the arena grown for that start goes back seconds
+	 * later, into the same constant workload.  The peak is of carved
+	 * bytes as well as of mapped ones: carved exceeds mapped by the slabs'
+	 * unused slots, and a unit grown because carving ate the free memory
+	 * (a dry drain) must not count as surplus while that carving recurs
+	 * within the window.
 	 */
 	held = ccs_pool_held_bytes(ccs_pool);
 	peak = max3(ccs_ks.demand, ccs_k.carved_prev, ccs_k.carved_cur);
 	excess = held > peak + ccs_k.high ? held - peak - ccs_k.high : 0;
+	if (!ccs_k.surplus && excess <= ccs_k.high)
+		excess = 0;
 	if (excess < SZ_64K) {
 		ccs_k.surplus = false;
 		return held ? sample : MAX_SCHEDULE_TIMEOUT;

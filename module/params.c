@@ -7,9 +7,10 @@
  *	The arena's free shared memory, in bytes (sizes as the kernel parses
  *	them: 512K, 2M, 1048576).  kccd grows the arena when fewer than LOW
  *	bytes are free, up to HIGH, and gives back what lies above HIGH once
- *	that has lasted reclaim_ms.  These are floors: kccd raises both with
- *	the observed demand (LOW to a quarter of the peak mapped bytes of the
- *	last two reclaim_ms windows, HIGH to twice LOW).  Rules: LOW <= HIGH,
+ *	more than twice HIGH has been free for reclaim_ms.  These are floors:
+ *	kccd raises both with the observed demand (HIGH to the peak mapped
+ *	bytes of the last two reclaim_ms windows, LOW to an eighth of them).
+ *	Rules: LOW <= HIGH,
  *	HIGH <= max_pool_mb.  The old per-class list (watermarks=1,2,3 or
  *	SIZE=LOW:HIGH) is refused.
  *
@@ -22,8 +23,8 @@
  *	memory back at once (memory in use stays until it is unmapped).
  *
  * reclaim_ms=N (default 2000, 100..3600000; runtime writable)
- *	How long a surplus above HIGH must last before kccd gives it back; also
- *	the length of the demand window.
+ *	How long a surplus (more than twice HIGH free) must last before kccd
+ *	gives back what lies above HIGH; also the length of the demand window.
  *
  * classes=pow2|rfc (load time only; default pow2)
  *	Size-class ladder: "rfc" is the RFC's five classes (512B 2K 4K 16K
@@ -246,7 +247,7 @@ static const struct kernel_param_ops ccs_reclaim_ops = {
 
 module_param_cb(reclaim_ms, &ccs_reclaim_ops, &ccs_reclaim_ms, 0644);
 MODULE_PARM_DESC(reclaim_ms,
-		 "free memory above HIGH for this long is given back; also the demand window, ms (default 2000)");
+		 "free memory over twice HIGH for this long goes back down to HIGH; also the demand window, ms (default 2000)");
 
 static int ccs_classes_set(const char *val, const struct kernel_param *kp)
 {
