@@ -8,11 +8,11 @@
 #   (one boot: the harness catches what it must) -> every guest case on
 #   every kernel, dkms-load among them (tests/vm/run-all: cases share
 #   boots, both kernels side by side) -> DKMS remove.
-# Two steps run in the background, each on the core the steps beside it
-# leave idle (they compile or lint on one): bounded fuzzing (60 s) beside
-# unit, sparse and style; the harness-selftest boot (one vCPU) beside style
-# and the DKMS install, once sparse has built the module it boots (the
-# sparse step writes the same build directories, so not before).
+# Three steps run in the background, beside steps that compile or lint on
+# one core: bounded fuzzing (60 s) and the userspace unit tests beside
+# sparse and style; the harness-selftest boot (one vCPU) beside style and
+# the DKMS install, once sparse has built the module it boots (the sparse
+# step writes the same build directories, so not before).
 # Ends with a summary and the line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -56,8 +56,17 @@ make --no-print-directory fuzz-check >build/check-fuzz.log 2>&1 &
 fuzz_pid=$!
 echo "=== [0s] fuzz-check: in the background (build/check-fuzz.log)"
 
-step unit make --no-print-directory unit
+us=$(date +%s)
+make --no-print-directory unit >build/check-unit.log 2>&1 &
+unit_pid=$!
+echo "=== [$(( us - t0 ))s] unit: in the background (build/check-unit.log)"
+
 step sparse make --no-print-directory sparse
+
+wait $unit_pid
+urc=$?
+cat build/check-unit.log
+record unit $(( $(date +%s) - us )) $urc
 
 ss=$(date +%s)
 tests/vm/selftest/harness-selftest >build/check-selftest.log 2>&1 &
