@@ -10,9 +10,8 @@
  *	more than twice HIGH has been free for reclaim_ms.  These are floors:
  *	kccd raises both with the observed demand (HIGH to the peak mapped
  *	bytes of the last two reclaim_ms windows, LOW to an eighth of them).
- *	Rules: LOW <= HIGH,
- *	HIGH <= max_pool_mb.  The old per-class list (watermarks=1,2,3 or
- *	SIZE=LOW:HIGH) is refused.
+ *	Rules: LOW <= HIGH, HIGH <= max_pool_mb.  The old per-class list
+ *	(watermarks=1,2,3 or SIZE=LOW:HIGH) is refused.
  *
  * max_pool_mb=N (default: half of stock swiotlb's default size, 3% of RAM
  *	clamped to [32 MiB, 512 MiB], but at most half of RAM)
