@@ -37,13 +37,20 @@ missing_pkgs() {
 }
 
 # Newest Debian release string for a kernel series that has both an image and
-# headers in the archive, e.g. "6.12.57+deb12-amd64".
+# headers in the archive, e.g. "6.12.57+deb12-amd64". The image must be a real
+# package: for a day or two after a security upload, the headers and the
+# unsigned image are in the archive while the signed image is only a name
+# that other packages depend on, and "apt-cache show" of such a name prints
+# nothing and still exits 0.
 newest_release() {
 	apt-cache search --names-only "^linux-headers-$1[.0-9+a-z-]*-amd64\$" |
 		awk '{print $1}' | sed 's/^linux-headers-//' |
 		grep -v -e cloud -e '-rt-' | sort -V |
 		while read -r r; do
-			apt-cache show "linux-image-$r" >/dev/null 2>&1 && echo "$r"
+			if apt-cache show --no-all-versions "linux-image-$r" 2>/dev/null |
+				grep -x "Package: linux-image-$r" >/dev/null; then
+				echo "$r"
+			fi
 		done | tail -n 1
 }
 
