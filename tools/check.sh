@@ -9,8 +9,8 @@
 #   every kernel, dkms-load among them (tests/vm/run-all: cases share
 #   boots, both kernels side by side) -> DKMS remove.
 # Three steps run in the background, beside steps that compile or lint on
-# one core: bounded fuzzing (60 s) and the userspace unit tests beside
-# sparse and style; the harness-selftest boot (one vCPU) beside style and
+# one core: bounded fuzzing (60 s) beside sparse and style, the userspace
+# unit tests beside sparse; the harness-selftest boot (one vCPU) beside style and
 # the DKMS install, once sparse has built the module it boots (the sparse
 # step writes the same build directories, so not before).
 # Ends with a summary and the line "N passed, M failed".
@@ -43,6 +43,33 @@ step() {
 	record "$name" $(( $(date +%s) - s )) $rc
 }
 
+declare -A bg_pid bg_start bg_log
+
+# background NAME LOG COMMAND...: start a step beside the next ones
+background() {
+	local name=$1 log=$2
+	shift 2
+	bg_start[$name]=$(date +%s)
+	bg_log[$name]=$log
+	"$@" >"$log" 2>&1 &
+	bg_pid[$name]=$!
+	echo "=== [$(( bg_start[$name] - t0 ))s] $name: in the background ($log)"
+}
+
+# collect NAME [LINES]: wait for a background step, print its log (the last
+# LINES lines, or all of it) and record it; its time runs until now
+collect() {
+	local name=$1 rc
+	wait "${bg_pid[$name]}"
+	rc=$?
+	if [ -n "${2:-}" ]; then
+		tail -n "$2" "${bg_log[$name]}"
+	else
+		cat "${bg_log[$name]}"
+	fi
+	record "$name" $(( $(date +%s) - bg_start[$name] )) $rc
+}
+
 tools/install-deps.sh --check >/dev/null 2>&1 || tools/install-deps.sh || { echo "deps failed"; exit 1; }
 kvers=$(tools/kvers.sh)
 echo "check: kernels $kvers"
@@ -51,42 +78,16 @@ mkdir -p build/vm
 export CCS_BOOT_LOG=$PWD/build/vm/boots.log
 : >"$CCS_BOOT_LOG"
 
-fs=$(date +%s)
-make --no-print-directory fuzz-check >build/check-fuzz.log 2>&1 &
-fuzz_pid=$!
-echo "=== [0s] fuzz-check: in the background (build/check-fuzz.log)"
-
-us=$(date +%s)
-make --no-print-directory unit >build/check-unit.log 2>&1 &
-unit_pid=$!
-echo "=== [$(( us - t0 ))s] unit: in the background (build/check-unit.log)"
-
+background fuzz-check build/check-fuzz.log make --no-print-directory fuzz-check
+background unit build/check-unit.log make --no-print-directory unit
 step sparse make --no-print-directory sparse
-
-wait $unit_pid
-urc=$?
-cat build/check-unit.log
-record unit $(( $(date +%s) - us )) $urc
-
-ss=$(date +%s)
-tests/vm/selftest/harness-selftest >build/check-selftest.log 2>&1 &
-selftest_pid=$!
-echo "=== [$(( ss - t0 ))s] harness-selftest: in the background (build/check-selftest.log)"
-
+collect unit
+background harness-selftest build/check-selftest.log tests/vm/selftest/harness-selftest
 step style make --no-print-directory style
-
-wait $fuzz_pid
-frc=$?
-tail -n 5 build/check-fuzz.log
-record fuzz-check $(( $(date +%s) - fs )) $frc
-
+collect fuzz-check 5
 # shellcheck disable=SC2086
 step dkms-install tests/dkms/test.sh --install $kvers
-
-wait $selftest_pid
-src=$?
-cat build/check-selftest.log
-record harness-selftest $(( $(date +%s) - ss )) $src
+collect harness-selftest
 # shellcheck disable=SC2086
 step vmtest env CCS_WITH_DKMS=1 tests/vm/run-all $kvers
 # shellcheck disable=SC2086
